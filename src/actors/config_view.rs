@@ -1,0 +1,212 @@
+//! `ConfigView`: this node's view of the group's configuration.
+//!
+//! It loads the configuration from the group's Redis at start, again when
+//! the [`EventHub`](super::EventHub) relays a change notification, and checks
+//! the version once a second in case a notification was missed (pub/sub is
+//! at-most-once). A snapshot is only ever replaced by one of a higher
+//! version, so no node serves an older configuration after a newer one.
+//! After each change it reconciles the ticket queues and tells live
+//! displays of the affected branches (`config-changed`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::event_hub::{EventHub, LiveEvent, PublishLocal};
+use super::ticket_queue::TicketQueues;
+use crate::domain::config::ConfigSnapshot;
+use crate::domain::{Branch, Id};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+const VERSION_CHECK: Duration = Duration::from_secs(1);
+
+/// The current snapshot, shared with HTTP handlers. `None` until the first
+/// load succeeds (the node is not ready until then).
+#[derive(Clone, Default)]
+pub struct ConfigHandle {
+    inner: Arc<RwLock<Option<Arc<ConfigSnapshot>>>>,
+}
+
+impl ConfigHandle {
+    pub fn current(&self) -> Option<Arc<ConfigSnapshot>> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn replace(&self, snapshot: Arc<ConfigSnapshot>) {
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Some(snapshot);
+    }
+}
+
+/// The actor.
+pub struct ConfigView {
+    store: Store,
+    group: Id,
+    is_master: bool,
+    handle: ConfigHandle,
+    queues: TicketQueues,
+    hub: Addr<EventHub>,
+    metrics: Arc<Metrics>,
+    loading: bool,
+}
+
+impl ConfigView {
+    pub fn new(
+        store: Store,
+        group: Id,
+        is_master: bool,
+        handle: ConfigHandle,
+        queues: TicketQueues,
+        hub: Addr<EventHub>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        ConfigView {
+            store,
+            group,
+            is_master,
+            handle,
+            queues,
+            hub,
+            metrics,
+            loading: false,
+        }
+    }
+
+    fn current_version(&self) -> Option<u64> {
+        self.handle.current().map(|s| s.version)
+    }
+
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        if self.loading {
+            return;
+        }
+        self.loading = true;
+        let (store, group) = (self.store.clone(), self.group.clone());
+        ctx.spawn(
+            async move { store.load_config(&group).await }
+                .into_actor(self)
+                .map(|result, view, _| {
+                    view.loading = false;
+                    match result {
+                        Ok(snapshot) => view.apply(snapshot),
+                        Err(e) => tracing::warn!(error = %e, "cannot load configuration"),
+                    }
+                }),
+        );
+    }
+
+    fn apply(&mut self, snapshot: ConfigSnapshot) {
+        let previous = self.handle.current();
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.version > snapshot.version)
+        {
+            return; // never go back to an older configuration
+        }
+        let served: HashMap<Id, Arc<Branch>> = snapshot
+            .branches
+            .iter()
+            .filter(|(_, b)| b.served_by(&self.group, self.is_master))
+            .map(|(id, b)| (id.clone(), b.clone()))
+            .collect();
+        let changed: Vec<Id> = match &previous {
+            None => Vec::new(),
+            Some(p) => {
+                let mut ids: Vec<Id> = p
+                    .branches
+                    .iter()
+                    .filter(|(id, old)| snapshot.branches.get(*id) != Some(*old))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                ids.extend(
+                    snapshot
+                        .branches
+                        .keys()
+                        .filter(|id| !p.branches.contains_key(*id))
+                        .cloned(),
+                );
+                ids
+            }
+        };
+        let version = snapshot.version;
+        self.handle.replace(Arc::new(snapshot));
+        self.queues.reconcile(&served, &self.store, &self.metrics);
+        self.metrics.config_version.set(version as i64);
+        if previous.as_ref().map(|p| p.version) != Some(version) {
+            tracing::info!(version, branches = served.len(), "configuration loaded");
+        }
+        for branch in changed {
+            self.hub.do_send(PublishLocal {
+                branch: branch.to_string(),
+                event: LiveEvent {
+                    kind: "config-changed".to_owned(),
+                    data: format!("{{\"branch\":\"{branch}\",\"config_version\":{version}}}"),
+                },
+            });
+        }
+    }
+}
+
+impl Actor for ConfigView {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.reload(ctx);
+        ctx.run_interval(VERSION_CHECK, |view, ctx| {
+            let Some(known) = view.current_version() else {
+                view.reload(ctx);
+                return;
+            };
+            let (store, group) = (view.store.clone(), view.group.clone());
+            ctx.spawn(
+                async move { store.config_version(&group).await }
+                    .into_actor(view)
+                    .map(move |result, view, ctx| {
+                        if matches!(result, Ok(v) if v != known) {
+                            view.reload(ctx);
+                        }
+                    }),
+            );
+        });
+    }
+}
+
+/// The configuration changed (or may have): load it again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConfigChanged;
+
+impl Handler<ConfigChanged> for ConfigView {
+    type Result = ();
+    fn handle(&mut self, _: ConfigChanged, ctx: &mut Context<Self>) {
+        self.reload(ctx);
+    }
+}
+
+/// Load now and answer when done (used at start-up and after imports).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct LoadNow;
+
+impl Handler<LoadNow> for ConfigView {
+    type Result = ResponseActFuture<Self, bool>;
+    fn handle(&mut self, _: LoadNow, _: &mut Context<Self>) -> Self::Result {
+        let (store, group) = (self.store.clone(), self.group.clone());
+        Box::pin(
+            async move { store.load_config(&group).await }
+                .into_actor(self)
+                .map(|result, view, _| match result {
+                    Ok(snapshot) => {
+                        view.apply(snapshot);
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot load configuration");
+                        false
+                    }
+                }),
+        )
+    }
+}

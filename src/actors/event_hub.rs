@@ -1,0 +1,179 @@
+//! `EventHub`: the node's one Redis subscriber.
+//!
+//! It pattern-subscribes to every branch's event channel and to the group's
+//! configuration channel. Ticket events are turned into the API's ticket JSON
+//! once, then fanned out to the live displays (SSE streams) of that branch
+//! through a broadcast channel; configuration notifications go to the
+//! [`ConfigView`](super::ConfigView). When the subscription drops (Redis
+//! restarted, network cut) it reconnects with a delay; displays miss what was
+//! published meanwhile, as pub/sub promises no more — the ticket state itself
+//! is in Redis and a display re-reads it on `GET /display`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::broadcast;
+
+use super::config_view::ConfigChanged;
+use crate::domain::{Id, TicketEvent};
+use crate::store::{keys, Message as RedisMessage, Store};
+
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+const CHANNEL_CAPACITY: usize = 256;
+
+/// One event for live displays: the SSE event name and its JSON data.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    pub kind: String,
+    pub data: String,
+}
+
+/// The actor.
+pub struct EventHub {
+    store: Store,
+    config_channel: String,
+    config_listener: Option<Recipient<ConfigChanged>>,
+    branches: HashMap<String, broadcast::Sender<Arc<LiveEvent>>>,
+}
+
+impl EventHub {
+    pub fn new(store: Store, group: &Id) -> Self {
+        EventHub {
+            store,
+            config_channel: keys::config_channel(group),
+            config_listener: None,
+            branches: HashMap::new(),
+        }
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let channels = vec![self.config_channel.clone()];
+        ctx.spawn(
+            async move {
+                store
+                    .subscribe(&[keys::BRANCH_EVENTS_PATTERN.to_owned()], &channels)
+                    .await
+            }
+            .into_actor(self)
+            .map(|result, hub, ctx| match result {
+                Ok(stream) => {
+                    tracing::debug!("subscribed to ticket and configuration events");
+                    ctx.add_stream(stream);
+                    // Anything published while we were not subscribed is lost;
+                    // make the configuration view look for itself.
+                    hub.notify_config();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot subscribe to events; retrying");
+                    ctx.run_later(RECONNECT_DELAY, |hub, ctx| hub.connect(ctx));
+                }
+            }),
+        );
+    }
+
+    fn notify_config(&self) {
+        if let Some(listener) = &self.config_listener {
+            listener.do_send(ConfigChanged);
+        }
+    }
+
+    fn publish(&mut self, branch: &str, event: LiveEvent) {
+        if let Some(sender) = self.branches.get(branch) {
+            if sender.send(Arc::new(event)).is_err() {
+                // No receiver left: forget the channel.
+                self.branches.remove(branch);
+            }
+        }
+    }
+}
+
+impl Actor for EventHub {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.connect(ctx);
+    }
+}
+
+impl StreamHandler<RedisMessage> for EventHub {
+    fn handle(&mut self, msg: RedisMessage, _: &mut Context<Self>) {
+        if msg.channel == self.config_channel {
+            self.notify_config();
+            return;
+        }
+        let Some(branch) = keys::branch_of_channel(&msg.channel) else {
+            return;
+        };
+        if !self.branches.contains_key(branch) {
+            return; // nobody is watching this branch on this node
+        }
+        match serde_json::from_str::<TicketEvent>(&msg.payload) {
+            Ok(event) => {
+                let ticket = event.ticket(branch);
+                let data = serde_json::to_string(&ticket).unwrap_or_default();
+                let branch = branch.to_owned();
+                self.publish(
+                    &branch,
+                    LiveEvent {
+                        kind: event.kind,
+                        data,
+                    },
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, channel = %msg.channel, "unreadable ticket event"),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        tracing::warn!("event subscription ended; reconnecting");
+        ctx.run_later(RECONNECT_DELAY, |hub, ctx| hub.connect(ctx));
+    }
+}
+
+/// Subscribe to one branch's live events.
+#[derive(Message)]
+#[rtype(result = "broadcast::Receiver<Arc<LiveEvent>>")]
+pub struct Subscribe {
+    pub branch: String,
+}
+
+impl Handler<Subscribe> for EventHub {
+    type Result = MessageResult<Subscribe>;
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
+        let sender = self
+            .branches
+            .entry(msg.branch)
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0);
+        MessageResult(sender.subscribe())
+    }
+}
+
+/// An event that originates on this node (such as `config-changed`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PublishLocal {
+    pub branch: String,
+    pub event: LiveEvent,
+}
+
+impl Handler<PublishLocal> for EventHub {
+    type Result = ();
+    fn handle(&mut self, msg: PublishLocal, _: &mut Context<Self>) {
+        self.publish(&msg.branch, msg.event);
+    }
+}
+
+/// Where configuration notifications go.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetConfigListener(pub Recipient<ConfigChanged>);
+
+impl Handler<SetConfigListener> for EventHub {
+    type Result = ();
+    fn handle(&mut self, msg: SetConfigListener, _: &mut Context<Self>) {
+        self.config_listener = Some(msg.0);
+    }
+}

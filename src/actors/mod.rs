@@ -1,0 +1,20 @@
+//! Thin actix actors, started once per node (never inside the per-worker
+//! `HttpServer::new` closure).
+//!
+//! - [`TicketQueue`]: one per branch this node serves; fronts the ticket
+//!   operations and runs each as one store script.
+//! - [`ConfigView`]: keeps the node's view of the configuration current and
+//!   starts, updates and stops the ticket queues to match it.
+//! - [`EventHub`]: the node's one Redis subscriber; fans ticket events out to
+//!   live displays (SSE) and configuration changes to the config view.
+//!
+//! Actors hold no state that Redis does not also hold: a node can be killed
+//! at any moment and another serves the same requests.
+
+pub mod config_view;
+pub mod event_hub;
+pub mod ticket_queue;
+
+pub use config_view::{ConfigHandle, ConfigView};
+pub use event_hub::{EventHub, LiveEvent};
+pub use ticket_queue::{QueueError, TicketQueue, TicketQueues};

@@ -1,0 +1,368 @@
+//! `TicketQueue`: one actor per served branch. It holds the branch's current
+//! configuration, checks every request against it, and runs the operation as
+//! one atomic store script. Handlers return their futures to actix without
+//! holding the actor, so requests to one branch run concurrently; the Lua
+//! scripts, not the actor, are what make each operation atomic.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use actix::prelude::*;
+use chrono::Utc;
+
+use crate::domain::estimate::{estimate_wait_s, open_counters};
+use crate::domain::matrix::ordered_row;
+use crate::domain::ticket::{from_ms, utc_offset_s};
+use crate::domain::{Branch, CalledEntry, DisplayBoard, Id, QueueStatus, Ticket, TicketStatus};
+use crate::metrics::Metrics;
+use crate::store::tickets::IssueArgs;
+use crate::store::{Outcome, QueueContext, Store, StoreError, TicketView};
+
+/// Why a ticket operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("branch {branch} has no service {service}")]
+    UnknownService { branch: String, service: String },
+    #[error("branch {branch} has no counter {counter}")]
+    UnknownCounter { branch: String, counter: String },
+    #[error("counter {counter} has no current ticket")]
+    NoCurrentTicket { counter: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type QueueResult<T> = Result<T, QueueError>;
+
+/// The actor.
+pub struct TicketQueue {
+    branch: Arc<Branch>,
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+impl TicketQueue {
+    pub fn new(branch: Arc<Branch>, store: Store, metrics: Arc<Metrics>) -> Self {
+        TicketQueue {
+            branch,
+            store,
+            metrics,
+        }
+    }
+}
+
+impl Actor for TicketQueue {
+    type Context = Context<Self>;
+}
+
+/// Issue a ticket for a service.
+#[derive(Message)]
+#[rtype(result = "QueueResult<Ticket>")]
+pub struct IssueTicket {
+    pub service: Id,
+}
+
+/// Finish the counter's current ticket as served, then call the next one.
+#[derive(Message)]
+#[rtype(result = "QueueResult<Option<Ticket>>")]
+pub struct CallNext {
+    pub counter: Id,
+}
+
+/// Announce the counter's current ticket again.
+#[derive(Message)]
+#[rtype(result = "QueueResult<Ticket>")]
+pub struct Recall {
+    pub counter: Id,
+}
+
+/// End the counter's current ticket.
+#[derive(Message)]
+#[rtype(result = "QueueResult<Ticket>")]
+pub struct FinishCurrent {
+    pub counter: Id,
+    pub outcome: Outcome,
+}
+
+/// Send the counter's current ticket back to waiting in another service.
+#[derive(Message)]
+#[rtype(result = "QueueResult<Ticket>")]
+pub struct Transfer {
+    pub counter: Id,
+    pub service: Id,
+}
+
+/// Read one ticket.
+#[derive(Message)]
+#[rtype(result = "QueueResult<Option<Ticket>>")]
+pub struct GetTicket {
+    pub id: Id,
+}
+
+/// Read every service's queue.
+#[derive(Message)]
+#[rtype(result = "QueueResult<Vec<QueueStatus>>")]
+pub struct GetQueues;
+
+/// Read the display board.
+#[derive(Message)]
+#[rtype(result = "QueueResult<DisplayBoard>")]
+pub struct GetDisplay;
+
+/// The branch's configuration changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BranchChanged(pub Arc<Branch>);
+
+impl Handler<BranchChanged> for TicketQueue {
+    type Result = ();
+    fn handle(&mut self, msg: BranchChanged, _: &mut Context<Self>) {
+        self.branch = msg.0;
+    }
+}
+
+impl Handler<IssueTicket> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<Ticket>>;
+
+    fn handle(&mut self, msg: IssueTicket, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store, metrics) = (self.branch.clone(), self.store.clone(), self.metrics.clone());
+        Box::pin(async move {
+            let service = branch
+                .service(msg.service.as_str())
+                .ok_or_else(|| unknown_service(&branch, &msg.service))?;
+            let args = IssueArgs {
+                service: service.id.as_str(),
+                prefix: &service.prefix,
+                first: service.first,
+                last: service.last,
+                utc_offset_s: utc_offset_s(branch.tz(), Utc::now()),
+            };
+            let view = store.issue(&branch.id, args).await?;
+            metrics.ticket_issued(branch.id.as_str());
+            Ok(with_estimate(&branch, view))
+        })
+    }
+}
+
+impl Handler<CallNext> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<Option<Ticket>>>;
+
+    fn handle(&mut self, msg: CallNext, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store, metrics) = (self.branch.clone(), self.store.clone(), self.metrics.clone());
+        Box::pin(async move {
+            let counter = branch
+                .counter(msg.counter.as_str())
+                .ok_or_else(|| unknown_counter(&branch, &msg.counter))?;
+            let row = ordered_row(&counter.services);
+            let events = store.call(&branch.id, &counter.id, &row).await?;
+            let called = events
+                .into_iter()
+                .last()
+                .filter(|e| e.kind == "ticket-called")
+                .map(|e| e.ticket(branch.id.as_str()));
+            if called.is_some() {
+                metrics.ticket_called(branch.id.as_str());
+            }
+            Ok(called)
+        })
+    }
+}
+
+impl Handler<Recall> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<Ticket>>;
+
+    fn handle(&mut self, msg: Recall, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store) = (self.branch.clone(), self.store.clone());
+        Box::pin(async move {
+            let counter = known_counter(&branch, &msg.counter)?;
+            let event = store.recall(&branch.id, &counter).await?;
+            event
+                .map(|e| e.ticket(branch.id.as_str()))
+                .ok_or(QueueError::NoCurrentTicket {
+                    counter: counter.to_string(),
+                })
+        })
+    }
+}
+
+impl Handler<FinishCurrent> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<Ticket>>;
+
+    fn handle(&mut self, msg: FinishCurrent, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store) = (self.branch.clone(), self.store.clone());
+        Box::pin(async move {
+            let counter = known_counter(&branch, &msg.counter)?;
+            let event = store.finish(&branch.id, &counter, msg.outcome).await?;
+            event
+                .map(|e| e.ticket(branch.id.as_str()))
+                .ok_or(QueueError::NoCurrentTicket {
+                    counter: counter.to_string(),
+                })
+        })
+    }
+}
+
+impl Handler<Transfer> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<Ticket>>;
+
+    fn handle(&mut self, msg: Transfer, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store) = (self.branch.clone(), self.store.clone());
+        Box::pin(async move {
+            let counter = known_counter(&branch, &msg.counter)?;
+            if branch.service(msg.service.as_str()).is_none() {
+                return Err(unknown_service(&branch, &msg.service));
+            }
+            let view = store.transfer(&branch.id, &counter, &msg.service).await?;
+            view.map(|v| with_estimate(&branch, v))
+                .ok_or(QueueError::NoCurrentTicket {
+                    counter: counter.to_string(),
+                })
+        })
+    }
+}
+
+impl Handler<GetTicket> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<Option<Ticket>>>;
+
+    fn handle(&mut self, msg: GetTicket, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store) = (self.branch.clone(), self.store.clone());
+        Box::pin(async move {
+            let view = store.ticket(&branch.id, msg.id.as_str()).await?;
+            Ok(view.map(|v| with_estimate(&branch, v)))
+        })
+    }
+}
+
+impl Handler<GetQueues> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<Vec<QueueStatus>>>;
+
+    fn handle(&mut self, _: GetQueues, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store) = (self.branch.clone(), self.store.clone());
+        Box::pin(async move {
+            let services: Vec<&str> = branch.services.iter().map(|s| s.id.as_str()).collect();
+            let (heads, context) = store.queues(&branch.id, &services).await?;
+            Ok(services
+                .iter()
+                .zip(heads)
+                .map(|(service, head)| QueueStatus {
+                    service: (*service).to_owned(),
+                    waiting: head.waiting,
+                    longest_wait_s: head
+                        .oldest_ms
+                        .map(|oldest| u64::try_from((context.now_ms - oldest) / 1000).unwrap_or(0))
+                        .unwrap_or(0),
+                    estimated_wait_s: estimate(&branch, service, head.waiting + 1, &context),
+                })
+                .collect())
+        })
+    }
+}
+
+impl Handler<GetDisplay> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<DisplayBoard>>;
+
+    fn handle(&mut self, _: GetDisplay, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store) = (self.branch.clone(), self.store.clone());
+        Box::pin(async move {
+            let called = store
+                .display(&branch.id)
+                .await?
+                .into_iter()
+                .map(|(number, counter, announced_ms)| CalledEntry {
+                    number,
+                    counter,
+                    called_at: from_ms(announced_ms),
+                })
+                .collect();
+            Ok(DisplayBoard { called })
+        })
+    }
+}
+
+fn unknown_service(branch: &Branch, service: &Id) -> QueueError {
+    QueueError::UnknownService {
+        branch: branch.id.to_string(),
+        service: service.to_string(),
+    }
+}
+
+fn unknown_counter(branch: &Branch, counter: &Id) -> QueueError {
+    QueueError::UnknownCounter {
+        branch: branch.id.to_string(),
+        counter: counter.to_string(),
+    }
+}
+
+fn known_counter(branch: &Branch, counter: &Id) -> QueueResult<Id> {
+    branch
+        .counter(counter.as_str())
+        .map(|c| c.id.clone())
+        .ok_or_else(|| unknown_counter(branch, counter))
+}
+
+/// The API ticket of a view, with position and estimate while it waits.
+fn with_estimate(branch: &Branch, view: TicketView) -> Ticket {
+    let mut ticket = view.event.ticket(branch.id.as_str());
+    if ticket.status == TicketStatus::Waiting {
+        if let Some(rank) = view.rank {
+            let position = rank + 1;
+            ticket.position = Some(position);
+            ticket.estimated_wait_s =
+                Some(estimate(branch, &ticket.service, position, &view.context));
+        }
+    }
+    ticket
+}
+
+fn estimate(branch: &Branch, service: &str, position: u64, context: &QueueContext) -> u64 {
+    let serving: Vec<Option<i64>> = branch
+        .counters_serving(service)
+        .map(|c| context.last_call_ms.get(c.as_str()).copied())
+        .collect();
+    let counters = open_counters(&serving, context.now_ms);
+    estimate_wait_s(position, context.service_time_s.get(service).copied(), counters)
+}
+
+/// The running ticket queues of this node, by branch. HTTP handlers look
+/// queues up here; [`ConfigView`](super::ConfigView) keeps it in step with
+/// the configuration.
+#[derive(Clone, Default)]
+pub struct TicketQueues {
+    inner: Arc<RwLock<HashMap<Id, Addr<TicketQueue>>>>,
+}
+
+impl TicketQueues {
+    pub fn get(&self, branch: &str) -> Option<Addr<TicketQueue>> {
+        let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        map.get(branch).cloned()
+    }
+
+    /// Starts queues for newly served branches, hands changed configuration
+    /// to running ones and stops those no longer served.
+    pub(crate) fn reconcile(
+        &self,
+        served: &HashMap<Id, Arc<Branch>>,
+        store: &Store,
+        metrics: &Arc<Metrics>,
+    ) {
+        let mut map = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        // Dropping the last address stops a queue's actor; requests already
+        // sent to it still finish.
+        map.retain(|id, _| {
+            let keep = served.contains_key(id);
+            if !keep {
+                tracing::info!(branch = %id, "no longer serving branch");
+            }
+            keep
+        });
+        for (id, branch) in served {
+            match map.get(id) {
+                Some(addr) => addr.do_send(BranchChanged(branch.clone())),
+                None => {
+                    tracing::info!(branch = %id, "serving branch");
+                    let addr = TicketQueue::new(branch.clone(), store.clone(), metrics.clone()).start();
+                    map.insert(id.clone(), addr);
+                }
+            }
+        }
+    }
+}

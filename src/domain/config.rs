@@ -1,0 +1,449 @@
+//! Configuration documents: branches with their services, counters and
+//! matrix rows, as the administration API edits them and every node serves them.
+//!
+//! A branch is stored as one document, so a change to it is one atomic swap.
+//! The `*Input` types are the request bodies of API.md; they are validated
+//! here and turned into the stored types, never stored themselves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{DomainError, Id};
+
+/// Service number ranges wrap within `first..=last`; six digits is plenty.
+pub const MAX_NUMBER: u32 = 999_999;
+const MAX_NAME_CHARS: usize = 200;
+const MAX_ROW_ENTRIES: usize = 64;
+const DEFAULT_TARGET_WAIT_S: u32 = 600;
+
+/// One branch: a site with kiosks, counters and displays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Branch {
+    #[schema(value_type = String, example = "main")]
+    pub id: Id,
+    pub name: String,
+    /// IANA time zone; business days and local closing times follow it.
+    #[schema(example = "Europe/Lisbon")]
+    pub timezone: String,
+    /// The slave group that serves the branch; absent means the master group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub group: Option<Id>,
+    /// Sorted by id.
+    #[serde(default)]
+    pub services: Vec<Service>,
+    /// Sorted by id.
+    #[serde(default)]
+    pub counters: Vec<Counter>,
+}
+
+/// A service customers queue for ("Loans", "Cash").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Service {
+    #[schema(value_type = String)]
+    pub id: Id,
+    pub name: String,
+    /// One or two capital letters in front of the ticket number.
+    pub prefix: String,
+    /// The waiting time the branch promises; waits within it count towards SLA.
+    pub target_wait_s: u32,
+    pub first: u32,
+    pub last: u32,
+}
+
+/// A counter (desk, room) and its matrix row: which services it calls, in
+/// which priority.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Counter {
+    #[schema(value_type = String)]
+    pub id: Id,
+    pub name: String,
+    pub services: Vec<MatrixEntry>,
+}
+
+/// One cell of a counter's matrix row; a smaller `priority` is called first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixEntry {
+    #[schema(value_type = String)]
+    pub service: Id,
+    pub priority: u32,
+}
+
+/// Body of `PUT /api/v1/admin/branches/{branch}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BranchInput {
+    pub name: String,
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_owned()
+}
+
+/// Body of `PUT /api/v1/admin/branches/{branch}/services/{service}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInput {
+    pub name: String,
+    pub prefix: String,
+    #[serde(default)]
+    pub target_wait_s: Option<u32>,
+    #[serde(default)]
+    pub first: Option<u32>,
+    #[serde(default)]
+    pub last: Option<u32>,
+}
+
+/// Body of `PUT /api/v1/admin/branches/{branch}/counters/{counter}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterInput {
+    pub name: String,
+    #[serde(default)]
+    pub services: Vec<MatrixEntry>,
+}
+
+/// Collects every problem of one document, so a client sees them all at once.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(problem());
+        }
+    }
+
+    fn name(&mut self, name: &str) {
+        let chars = name.chars().count();
+        self.check(!name.trim().is_empty() && chars <= MAX_NAME_CHARS, || {
+            format!("name: must be 1 to {MAX_NAME_CHARS} characters and not blank")
+        });
+        self.check(!name.chars().any(char::is_control), || {
+            "name: must not contain control characters".to_owned()
+        });
+    }
+
+    fn finish(self) -> Result<(), DomainError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Invalid { problems: self.0 })
+        }
+    }
+}
+
+/// Parses an IANA time zone name.
+pub fn parse_timezone(name: &str) -> Option<Tz> {
+    name.parse::<Tz>().ok()
+}
+
+impl Branch {
+    /// Builds a new, empty branch from its body.
+    pub fn create(id: Id, input: BranchInput) -> Result<Branch, DomainError> {
+        let mut branch = Branch {
+            id,
+            name: String::new(),
+            timezone: String::new(),
+            group: None,
+            services: Vec::new(),
+            counters: Vec::new(),
+        };
+        branch.replace_meta(input)?;
+        Ok(branch)
+    }
+
+    /// Replaces name, time zone and group; services and counters stay.
+    pub fn replace_meta(&mut self, input: BranchInput) -> Result<(), DomainError> {
+        let mut problems = Problems::default();
+        problems.name(&input.name);
+        problems.check(parse_timezone(&input.timezone).is_some(), || {
+            format!(
+                "timezone: {:?} is not an IANA time zone such as Europe/Lisbon",
+                input.timezone
+            )
+        });
+        let group = match input.group.as_deref() {
+            None | Some("") => None,
+            Some(g) => match Id::parse(g) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    problems.0.push(format!("group: {e}"));
+                    None
+                }
+            },
+        };
+        problems.finish()?;
+        self.name = input.name;
+        self.timezone = input.timezone;
+        self.group = group;
+        Ok(())
+    }
+
+    /// The branch's time zone. Documents are validated on the way in, so a
+    /// stored zone always parses; UTC is the safe reading of a corrupt one.
+    pub fn tz(&self) -> Tz {
+        parse_timezone(&self.timezone).unwrap_or(Tz::UTC)
+    }
+
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id.as_str() == id)
+    }
+
+    pub fn counter(&self, id: &str) -> Option<&Counter> {
+        self.counters.iter().find(|c| c.id.as_str() == id)
+    }
+
+    /// Counters whose matrix row contains `service`.
+    pub fn counters_serving<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Id> + 'a {
+        self.counters
+            .iter()
+            .filter(move |c| c.services.iter().any(|e| e.service.as_str() == service))
+            .map(|c| &c.id)
+    }
+
+    /// Creates or replaces a service.
+    pub fn put_service(&mut self, id: Id, input: ServiceInput) -> Result<(), DomainError> {
+        let first = input.first.unwrap_or(1);
+        let last = input.last.unwrap_or(999);
+        let target_wait_s = input.target_wait_s.unwrap_or(DEFAULT_TARGET_WAIT_S);
+        let mut problems = Problems::default();
+        problems.name(&input.name);
+        let prefix_ok = (1..=2).contains(&input.prefix.len())
+            && input.prefix.bytes().all(|b| b.is_ascii_uppercase());
+        problems.check(prefix_ok, || {
+            "prefix: must be 1 or 2 capital letters A-Z".to_owned()
+        });
+        problems.check(first <= last, || {
+            format!("first: {first} must not be above last ({last})")
+        });
+        problems.check(last <= MAX_NUMBER, || {
+            format!("last: must be at most {MAX_NUMBER}")
+        });
+        problems.check((1..=86_400).contains(&target_wait_s), || {
+            "target_wait_s: must be 1 to 86400".to_owned()
+        });
+        problems.finish()?;
+        let service = Service {
+            id,
+            name: input.name,
+            prefix: input.prefix,
+            target_wait_s,
+            first,
+            last,
+        };
+        upsert(&mut self.services, service, |s| &s.id);
+        Ok(())
+    }
+
+    /// Removes a service and its cells in every counter's row. Returns false
+    /// when there was no such service.
+    pub fn remove_service(&mut self, id: &str) -> bool {
+        let before = self.services.len();
+        self.services.retain(|s| s.id.as_str() != id);
+        if self.services.len() == before {
+            return false;
+        }
+        for counter in &mut self.counters {
+            counter.services.retain(|e| e.service.as_str() != id);
+        }
+        true
+    }
+
+    /// Creates or replaces a counter and its matrix row.
+    pub fn put_counter(&mut self, id: Id, input: CounterInput) -> Result<(), DomainError> {
+        if let Some(unknown) = input
+            .services
+            .iter()
+            .find(|e| self.service(e.service.as_str()).is_none())
+        {
+            return Err(DomainError::UnknownServiceInRow {
+                service: unknown.service.to_string(),
+            });
+        }
+        let mut problems = Problems::default();
+        problems.name(&input.name);
+        problems.check(input.services.len() <= MAX_ROW_ENTRIES, || {
+            format!("services: at most {MAX_ROW_ENTRIES} entries")
+        });
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in &input.services {
+            problems.check(seen.insert(entry.service.as_str()), || {
+                format!("services: {} appears more than once", entry.service)
+            });
+        }
+        problems.finish()?;
+        let counter = Counter {
+            id,
+            name: input.name,
+            services: input.services,
+        };
+        upsert(&mut self.counters, counter, |c| &c.id);
+        Ok(())
+    }
+
+    /// Removes a counter. Returns false when there was no such counter.
+    pub fn remove_counter(&mut self, id: &str) -> bool {
+        let before = self.counters.len();
+        self.counters.retain(|c| c.id.as_str() != id);
+        self.counters.len() != before
+    }
+
+    /// Whether a node of `group` (the master group when `is_master`) serves
+    /// this branch's tickets.
+    pub fn served_by(&self, group: &Id, is_master: bool) -> bool {
+        match &self.group {
+            None => is_master,
+            Some(g) => g == group,
+        }
+    }
+}
+
+/// Inserts or replaces by id, keeping the list sorted by id.
+fn upsert<T>(items: &mut Vec<T>, item: T, id: impl Fn(&T) -> &Id) {
+    match items.binary_search_by(|probe| id(probe).cmp(id(&item))) {
+        Ok(at) => items[at] = item,
+        Err(at) => items.insert(at, item),
+    }
+}
+
+/// The configuration as one node sees it at one version.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSnapshot {
+    /// The organisation-wide configuration version; 0 before any write.
+    pub version: u64,
+    pub branches: BTreeMap<Id, Arc<Branch>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> Id {
+        Id::parse(s).expect("test id")
+    }
+
+    fn branch() -> Branch {
+        let mut b = Branch::create(
+            id("main"),
+            BranchInput {
+                name: "Main".into(),
+                timezone: "Europe/Lisbon".into(),
+                group: None,
+            },
+        )
+        .expect("valid branch");
+        for (s, p) in [("loans", "L"), ("cash", "C")] {
+            b.put_service(
+                id(s),
+                ServiceInput {
+                    name: s.into(),
+                    prefix: p.into(),
+                    target_wait_s: None,
+                    first: None,
+                    last: None,
+                },
+            )
+            .expect("valid service");
+        }
+        b
+    }
+
+    #[test]
+    fn branch_validation_reports_every_problem() {
+        let err = Branch::create(
+            id("x"),
+            BranchInput {
+                name: " ".into(),
+                timezone: "Mars/Olympus".into(),
+                group: Some("Bad Group".into()),
+            },
+        )
+        .expect_err("invalid");
+        let DomainError::Invalid { problems } = err else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+    }
+
+    #[test]
+    fn service_validation() {
+        let mut b = branch();
+        let bad = |prefix: &str, first, last| ServiceInput {
+            name: "n".into(),
+            prefix: prefix.into(),
+            target_wait_s: Some(60),
+            first,
+            last,
+        };
+        assert!(b.put_service(id("a"), bad("a", None, None)).is_err());
+        assert!(b.put_service(id("a"), bad("ABC", None, None)).is_err());
+        assert!(b.put_service(id("a"), bad("", None, None)).is_err());
+        assert!(b.put_service(id("a"), bad("A", Some(10), Some(9))).is_err());
+        assert!(b.put_service(id("a"), bad("A", None, Some(1_000_000))).is_err());
+        assert!(b.put_service(id("a"), bad("AB", Some(0), Some(99))).is_ok());
+        assert_eq!(b.service("a").map(|s| (s.first, s.last)), Some((0, 99)));
+    }
+
+    #[test]
+    fn counters_reject_unknown_and_duplicate_services() {
+        let mut b = branch();
+        let row = |entries: &[(&str, u32)]| CounterInput {
+            name: "Counter".into(),
+            services: entries
+                .iter()
+                .map(|(s, p)| MatrixEntry {
+                    service: id(s),
+                    priority: *p,
+                })
+                .collect(),
+        };
+        assert_eq!(
+            b.put_counter(id("c1"), row(&[("nope", 1)])),
+            Err(DomainError::UnknownServiceInRow {
+                service: "nope".into()
+            })
+        );
+        assert!(b
+            .put_counter(id("c1"), row(&[("loans", 1), ("loans", 2)]))
+            .is_err());
+        b.put_counter(id("c1"), row(&[("loans", 1), ("cash", 2)]))
+            .expect("valid row");
+        assert_eq!(b.counters_serving("cash").count(), 1);
+    }
+
+    #[test]
+    fn removing_a_service_removes_its_matrix_cells() {
+        let mut b = branch();
+        b.put_counter(
+            id("c1"),
+            CounterInput {
+                name: "c".into(),
+                services: vec![MatrixEntry {
+                    service: id("cash"),
+                    priority: 1,
+                }],
+            },
+        )
+        .expect("valid");
+        assert!(b.remove_service("cash"));
+        assert!(!b.remove_service("cash"));
+        assert!(b.counter("c1").expect("counter").services.is_empty());
+    }
+
+    #[test]
+    fn lists_stay_sorted_by_id() {
+        let b = branch();
+        let ids: Vec<_> = b.services.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["cash", "loans"]);
+    }
+}

@@ -1,0 +1,31 @@
+//! Pure business rules of a queue management system.
+//!
+//! This module owns identifiers, the configuration documents (branches,
+//! services, counters and their matrix rows), ticket numbering and business
+//! days, the matrix rule and the waiting-time estimate. It does no I/O and
+//! never reads a clock: every instant is passed in. It must not import actix,
+//! redis or tokio, so all of it is tested without a running server.
+
+pub mod config;
+pub mod estimate;
+pub mod ids;
+pub mod matrix;
+pub mod ticket;
+
+pub use config::{Branch, Counter, MatrixEntry, Service};
+pub use ids::Id;
+pub use ticket::{CalledEntry, DisplayBoard, QueueStatus, Ticket, TicketEvent, TicketStatus};
+
+/// A rule of the domain was broken by the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// An identifier does not match `^[a-z0-9][a-z0-9-]{0,62}$`.
+    #[error("invalid identifier {value:?}: use 1 to 63 lower-case letters, digits and '-', starting with a letter or digit")]
+    InvalidId { value: String },
+    /// A document failed validation; each entry names the field and the problem.
+    #[error("{}", .problems.join("; "))]
+    Invalid { problems: Vec<String> },
+    /// A counter's matrix row names a service the branch does not have.
+    #[error("unknown service {service:?} in the counter's services")]
+    UnknownServiceInRow { service: String },
+}

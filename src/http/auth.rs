@@ -1,0 +1,113 @@
+//! Bearer-token authorisation by role (API.md "Auth").
+//!
+//! Handlers declare what they need as an extractor argument, for example
+//! `_: Authorized<Operator>`; the request is refused with 401 (no or unknown
+//! token) or 403 (a role not allowed here) before the handler runs.
+
+use std::collections::HashMap;
+use std::future::{ready, Ready};
+use std::marker::PhantomData;
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::settings::AuthSettings;
+
+/// The roles tokens are configured for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Operator,
+    Kiosk,
+    Display,
+    Peer,
+}
+
+impl Role {
+    /// `admin` may do everything an operator, kiosk or display may; the
+    /// node-to-node `peer` role is separate.
+    pub fn allows(self, needed: Role) -> bool {
+        self == needed || (self == Role::Admin && needed != Role::Peer)
+    }
+}
+
+/// Token → role.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens(HashMap<String, Role>);
+
+impl Tokens {
+    pub fn from_settings(auth: &AuthSettings) -> Tokens {
+        let mut map = HashMap::new();
+        for (tokens, role) in [
+            (&auth.admin_tokens, Role::Admin),
+            (&auth.operator_tokens, Role::Operator),
+            (&auth.kiosk_tokens, Role::Kiosk),
+            (&auth.display_tokens, Role::Display),
+            (&auth.peer_tokens, Role::Peer),
+        ] {
+            for token in tokens {
+                map.insert(token.clone(), role);
+            }
+        }
+        Tokens(map)
+    }
+
+    fn role_of(&self, req: &HttpRequest) -> Option<Role> {
+        let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+        let token = header.to_str().ok()?.strip_prefix("Bearer ")?.trim();
+        self.0.get(token).copied()
+    }
+}
+
+/// A role an endpoint requires.
+pub trait Required {
+    const ROLE: Role;
+}
+
+macro_rules! required {
+    ($($name:ident => $role:ident),*) => {$(
+        #[doc = concat!("Requires the `", stringify!($role), "` role (or admin).")]
+        pub struct $name;
+        impl Required for $name {
+            const ROLE: Role = Role::$role;
+        }
+    )*};
+}
+required!(AdminRole => Admin, OperatorRole => Operator, KioskRole => Kiosk, DisplayRole => Display, PeerRole => Peer);
+
+/// Proof that the request carries a token allowed for `R`.
+pub struct Authorized<R: Required>(PhantomData<R>);
+
+impl<R: Required> FromRequest for Authorized<R> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match req.app_data::<web::Data<AppState>>() {
+            None => Err(ApiError::Internal("application state missing".into())),
+            Some(state) => match state.tokens.role_of(req) {
+                None => Err(ApiError::Unauthorized),
+                Some(role) if role.allows(R::ROLE) => Ok(Authorized(PhantomData)),
+                Some(_) => Err(ApiError::Forbidden),
+            },
+        };
+        ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_covers_all_but_peer() {
+        for needed in [Role::Admin, Role::Operator, Role::Kiosk, Role::Display] {
+            assert!(Role::Admin.allows(needed));
+        }
+        assert!(!Role::Admin.allows(Role::Peer));
+        assert!(!Role::Kiosk.allows(Role::Operator));
+        assert!(!Role::Display.allows(Role::Kiosk));
+        assert!(Role::Peer.allows(Role::Peer));
+    }
+}

@@ -1,0 +1,164 @@
+//! Every error the API answers with, and the one place that maps it to a
+//! status and a stable code (API.md "Conventions"). 5xx bodies say nothing
+//! about internals; the cause chain goes to the log.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::actors::QueueError;
+use crate::domain::DomainError;
+use crate::store::config::UpdateError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("the body does not fit: {0}")]
+    InvalidBody(String),
+    #[error("{0}")]
+    InvalidId(String),
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("{0}")]
+    UnknownServiceInRow(String),
+    #[error("missing or unknown bearer token")]
+    Unauthorized,
+    #[error("this token's role may not do this")]
+    Forbidden,
+    #[error("{0}")]
+    UnknownBranch(String),
+    #[error("{0}")]
+    UnknownService(String),
+    #[error("{0}")]
+    UnknownCounter(String),
+    #[error("{0}")]
+    UnknownTicket(String),
+    #[error("no such resource")]
+    NotFound,
+    #[error("{0}")]
+    NoCurrentTicket(String),
+    #[error("this node serves a mirror of the configuration; administer it on the master group")]
+    ReadOnlyReplica,
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    NotReady(String),
+    #[error("the group's Redis is unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The error body of API.md.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, kebab-case.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    /// Status and stable code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use ApiError::*;
+        match self {
+            InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid-json"),
+            InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid-body"),
+            InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid-identifier"),
+            InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid-query"),
+            UnknownServiceInRow(_) => (StatusCode::BAD_REQUEST, "unknown-service"),
+            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            UnknownBranch(_) => (StatusCode::NOT_FOUND, "unknown-branch"),
+            UnknownService(_) => (StatusCode::NOT_FOUND, "unknown-service"),
+            UnknownCounter(_) => (StatusCode::NOT_FOUND, "unknown-counter"),
+            UnknownTicket(_) => (StatusCode::NOT_FOUND, "unknown-ticket"),
+            NotFound => (StatusCode::NOT_FOUND, "not-found"),
+            NoCurrentTicket(_) => (StatusCode::CONFLICT, "no-current-ticket"),
+            ReadOnlyReplica => (StatusCode::CONFLICT, "read-only-replica"),
+            PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
+            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+            NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
+            Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis-unavailable"),
+            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code) = self.status_and_code();
+        match self {
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, source = ?std::error::Error::source(cause), "redis unavailable")
+            }
+            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            _ => {}
+        }
+        HttpResponse::build(status).json(ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: self.to_string(),
+            },
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => ApiError::Unavailable(e),
+            other => ApiError::Internal(format!("{other}: {:?}", std::error::Error::source(&other))),
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::InvalidId { .. } => ApiError::InvalidId(e.to_string()),
+            DomainError::Invalid { .. } => ApiError::InvalidBody(e.to_string()),
+            DomainError::UnknownServiceInRow { .. } => ApiError::UnknownServiceInRow(e.to_string()),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::UnknownService { .. } => ApiError::UnknownService(e.to_string()),
+            QueueError::UnknownCounter { .. } => ApiError::UnknownCounter(e.to_string()),
+            QueueError::NoCurrentTicket { .. } => ApiError::NoCurrentTicket(e.to_string()),
+            QueueError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<UpdateError<ApiError>> for ApiError {
+    fn from(e: UpdateError<ApiError>) -> Self {
+        match e {
+            UpdateError::Store(store) => store.into(),
+            UpdateError::Rejected(api) => api,
+        }
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(e: actix::MailboxError) -> Self {
+        ApiError::Internal(format!("actor mailbox: {e}"))
+    }
+}

@@ -1,0 +1,86 @@
+//! Operational endpoints without a token: `/healthz`, `/readyz`, `/metrics`.
+
+use actix_web::{get, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::AppState;
+use crate::actors::ticket_queue::GetQueues;
+use crate::metrics::{BranchLabels, QueueLabels};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    pub status: &'static str,
+}
+
+#[utoipa::path(tag = "ops", responses((status = 200, body = Status)))]
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Status { status: "ok" })
+}
+
+#[utoipa::path(tag = "ops", responses((status = 200, body = Status), (status = 503, body = ErrorBody)))]
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let redis = state.store.ping().await;
+    state.metrics.redis_up.set(i64::from(redis.is_ok()));
+    if let Err(e) = redis {
+        tracing::debug!(error = %e, "not ready: redis");
+        return Err(ApiError::NotReady("the group's Redis does not answer".into()));
+    }
+    state.snapshot()?;
+    Ok(HttpResponse::Ok().json(Status { status: "ready" }))
+}
+
+#[utoipa::path(tag = "ops", responses((status = 200, content_type = "text/plain", description = "Prometheus text format")))]
+#[get("/metrics")]
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    refresh_gauges(&state).await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.encode())
+}
+
+/// Gauges that mirror Redis are read at scrape time; a failure leaves the
+/// previous value and shows in `redis_up`.
+async fn refresh_gauges(state: &AppState) {
+    let up = state.store.ping().await.is_ok();
+    state.metrics.redis_up.set(i64::from(up));
+    let Some(snapshot) = state.config.current() else {
+        return;
+    };
+    if !up {
+        return;
+    }
+    for (id, _) in snapshot.branches.iter() {
+        let Some(queue) = state.queues.get(id.as_str()) else {
+            continue;
+        };
+        if let Ok(Ok(queues)) = queue.send(GetQueues).await {
+            for q in queues {
+                state
+                    .metrics
+                    .queue_waiting
+                    .get_or_create(&QueueLabels {
+                        branch: id.to_string(),
+                        service: q.service,
+                    })
+                    .set(q.waiting as i64);
+            }
+        }
+        if let Ok(len) = state.store.outbox_len(id).await {
+            state
+                .metrics
+                .outbox_length
+                .get_or_create(&BranchLabels {
+                    branch: id.to_string(),
+                })
+                .set(len as i64);
+        }
+    }
+}

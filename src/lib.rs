@@ -1,0 +1,24 @@
+//! turnus: a queue management server.
+//!
+//! Kiosks issue numbered tickets, counters call them, displays show who goes
+//! where, and a central office administers every branch. Layout, bottom-up:
+//!
+//! - [`domain`]: pure rules (identifiers, configuration documents, numbering,
+//!   matrix, estimates); no I/O.
+//! - [`store`]: the only code that speaks Redis: key names, Lua scripts,
+//!   the embedded `redis-server`.
+//! - [`actors`]: actix actors that front the store: ticket queues, the
+//!   configuration view, the event hub.
+//! - [`http`]: actix-web handlers, auth, errors, OpenAPI.
+//! - [`settings`]: typed node configuration.
+//! - [`app`]: wiring it all into an [`app::Application`].
+//! - [`metrics`], [`demo`]: Prometheus metrics; configuration import.
+
+pub mod actors;
+pub mod app;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod settings;
+pub mod store;

@@ -1,0 +1,86 @@
+//! The `turnus` command: `serve`, `config print`, `script NAME`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use turnus::app::{Application, StartOptions};
+use turnus::settings::Settings;
+
+#[derive(Parser)]
+#[command(name = "turnus", version, about = "Queue management server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node.
+    Serve {
+        /// TOML configuration file; TURNUS__SECTION__KEY variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Import the demo branches into an empty installation and, where no
+        /// tokens are configured, use demo tokens; print what to try.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Show configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Print the Lua source of a store script (`issue`, `call`), as the
+    /// benchmark loads it into redis-benchmark.
+    Script { name: String },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// The resolved settings with secrets masked.
+    Print {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,actix_server=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    match Cli::parse().command {
+        Command::Serve { config, demo } => {
+            let mut settings = Settings::load(config.as_deref(), &env)?;
+            if demo {
+                turnus::demo::fill_demo_tokens(&mut settings);
+            }
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::build(settings.clone(), StartOptions { demo }).await?;
+                if demo {
+                    println!("{}", turnus::demo::banner(&settings, app.port()));
+                }
+                tracing::info!(port = app.port(), node = %settings.node_id(), role = %settings.node.role, "serving");
+                app.run_until_stopped().await.context("server")
+            })
+        }
+        Command::Config {
+            action: ConfigAction::Print { config },
+        } => {
+            print!("{}", Settings::load(config.as_deref(), &env)?.printable());
+            Ok(())
+        }
+        Command::Script { name } => {
+            let source = turnus::store::script_source(&name)
+                .with_context(|| format!("no script {name:?}; known: issue, call"))?;
+            print!("{source}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Prometheus metrics of one node, served at `GET /metrics`.
+//!
+//! Counters and histograms are updated where things happen (HTTP middleware,
+//! ticket queues); gauges that mirror Redis state (queue lengths, outbox
+//! length) are refreshed when `/metrics` is scraped.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BranchLabels {
+    pub branch: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub branch: String,
+    pub service: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms … ~1.6 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 15))
+}
+
+/// Every metric of the node.
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<RequestLabels, Counter>,
+    pub http_latency: HistogramFamily<RouteLabels>,
+    tickets_issued: Family<BranchLabels, Counter>,
+    tickets_called: Family<BranchLabels, Counter>,
+    pub queue_waiting: Family<QueueLabels, Gauge>,
+    pub outbox_length: Family<BranchLabels, Gauge>,
+    pub config_version: Gauge,
+    pub redis_up: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("turnus");
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        let http_latency: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let tickets_issued = Family::<BranchLabels, Counter>::default();
+        let tickets_called = Family::<BranchLabels, Counter>::default();
+        let queue_waiting = Family::<QueueLabels, Gauge>::default();
+        let outbox_length = Family::<BranchLabels, Gauge>::default();
+        let config_version = Gauge::default();
+        let redis_up = Gauge::default();
+        registry.register("http_requests", "HTTP requests answered", http_requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            http_latency.clone(),
+        );
+        registry.register("tickets_issued", "Tickets issued by this node", tickets_issued.clone());
+        registry.register("tickets_called", "Tickets called by this node", tickets_called.clone());
+        registry.register("queue_waiting", "Tickets waiting per service", queue_waiting.clone());
+        registry.register(
+            "outbox_length",
+            "Ticket events in the branch's outbox stream",
+            outbox_length.clone(),
+        );
+        registry.register("config_version", "Configuration version this node serves", config_version.clone());
+        registry.register("redis_up", "1 when the group's Redis answers", redis_up.clone());
+        Metrics {
+            registry,
+            http_requests,
+            http_latency,
+            tickets_issued,
+            tickets_called,
+            queue_waiting,
+            outbox_length,
+            config_version,
+            redis_up,
+        }
+    }
+
+    pub fn ticket_issued(&self, branch: &str) {
+        self.tickets_issued
+            .get_or_create(&BranchLabels {
+                branch: branch.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn ticket_called(&self, branch: &str) {
+        self.tickets_called
+            .get_or_create(&BranchLabels {
+                branch: branch.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,75 @@
+-- Shared by every branch script. KEYS[1] is the branch key prefix
+-- "turnus:b:{<branch>}:"; its hash tag puts every key of the branch in one
+-- slot, so the scripts also run on Redis Cluster.
+local P = KEYS[1]
+
+-- The Redis clock, so waits measured across nodes share one clock.
+local function now()
+  local t = redis.call('TIME')
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  return s, s * 1000 + math.floor(us / 1000), s * 1000000 + us
+end
+
+local function ticket_table(id)
+  local h = redis.call('HGETALL', P .. 't:' .. id)
+  if #h == 0 then return nil end
+  local t = { id = id }
+  for i = 1, #h, 2 do t[h[i]] = h[i + 1] end
+  return t
+end
+
+-- The event document (domain::TicketEvent); nil fields are left out.
+local function event_json(kind, t, now_ms, from_service)
+  return cjson.encode({
+    type = kind, id = t.id, service = t.service, number = t.number, status = t.status,
+    issued_ms = tonumber(t.issued_ms), called_ms = tonumber(t.called_ms),
+    finished_ms = tonumber(t.finished_ms), counter = t.counter, ts_ms = now_ms,
+    from_service = from_service,
+  })
+end
+
+-- Every state change goes to the branch's outbox (shipped to statistics)
+-- and to live displays, in the same atomic script as the change itself.
+local function emit(kind, t, now_ms, from_service)
+  local json = event_json(kind, t, now_ms, from_service)
+  redis.call('XADD', P .. 'outbox', '*', 'e', json)
+  redis.call('PUBLISH', P .. 'events', json)
+  return json
+end
+
+local function show_on_display(id)
+  local d = P .. 'display'
+  redis.call('LREM', d, 0, id)
+  redis.call('LPUSH', d, id)
+  redis.call('LTRIM', d, 0, 9)
+end
+
+-- Ends a called ticket as served or no_show; returns the event, or nil when
+-- the ticket is not called (already ended).
+local FINISHED_TTL_S = 2 * 86400
+local EWMA_ALPHA = 0.2
+local function finish_ticket(id, status, kind, now_ms)
+  local tk = P .. 't:' .. id
+  if redis.call('HGET', tk, 'status') ~= 'called' then return nil end
+  redis.call('HSET', tk, 'status', status, 'finished_ms', now_ms)
+  redis.call('EXPIRE', tk, FINISHED_TTL_S)
+  local t = ticket_table(id)
+  if status == 'served' then
+    local took_s = (now_ms - tonumber(t.called_ms)) / 1000
+    local prev = tonumber(redis.call('HGET', P .. 'service-time', t.service))
+    local avg = took_s
+    if prev then avg = prev + EWMA_ALPHA * (took_s - prev) end
+    redis.call('HSET', P .. 'service-time', t.service, tostring(avg))
+  end
+  return emit(kind, t, now_ms)
+end
+
+-- What the waiting-time estimate needs, read in the same script.
+local function queue_context(ticket_id, service)
+  local rank = -1
+  if ticket_id then
+    local r = redis.call('ZRANK', P .. 'q:' .. service, ticket_id)
+    if r then rank = r end
+  end
+  return rank, redis.call('HGETALL', P .. 'service-time'), redis.call('HGETALL', P .. 'seen')
+end

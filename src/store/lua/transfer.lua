@@ -1,0 +1,19 @@
+-- Send the counter's current ticket back to waiting in another service's
+-- queue, keeping its place by original issue time. ARGV: counter, service.
+-- Returns {'ok', event, rank, service times, seen} or {'no-current'}.
+local counter, to = ARGV[1], ARGV[2]
+local s, now_ms = now()
+local current = P .. 'current'
+local cur = redis.call('HGET', current, counter)
+if not cur then return { 'no-current' } end
+local tk = P .. 't:' .. cur
+if redis.call('HGET', tk, 'status') ~= 'called' then return { 'no-current' } end
+local from = redis.call('HGET', tk, 'service')
+redis.call('HDEL', current, counter)
+redis.call('HDEL', tk, 'called_ms', 'announced_ms', 'counter')
+redis.call('HSET', tk, 'status', 'waiting', 'service', to)
+redis.call('ZADD', P .. 'q:' .. to, redis.call('HGET', tk, 'issued_us'), cur)
+redis.call('LREM', P .. 'display', 0, cur)
+local ev = emit('ticket-transferred', ticket_table(cur), now_ms, from)
+local rank, times, seen = queue_context(cur, to)
+return { 'ok', ev, rank, times, seen }

@@ -1,0 +1,269 @@
+//! Ticket operations: one Lua script each, run on the branch's keys.
+
+use std::collections::HashMap;
+
+use redis::Value;
+
+use super::{keys, pairs, strings, Store, StoreError, StoreResult};
+use crate::domain::{Id, MatrixEntry, TicketEvent};
+
+/// How a called ticket ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Served,
+    NoShow,
+}
+
+/// What the waiting-time estimate needs, read atomically with the ticket.
+#[derive(Debug, Clone, Default)]
+pub struct QueueContext {
+    pub now_ms: i64,
+    /// Service → moving average service time in seconds.
+    pub service_time_s: HashMap<String, f64>,
+    /// Counter → when it last called, ms.
+    pub last_call_ms: HashMap<String, i64>,
+}
+
+impl QueueContext {
+    fn new(now_ms: i64, times: Vec<String>, seen: Vec<String>) -> QueueContext {
+        QueueContext {
+            now_ms,
+            service_time_s: pairs(times)
+                .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                .collect(),
+            last_call_ms: pairs(seen)
+                .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                .collect(),
+        }
+    }
+}
+
+/// A ticket with its queue position (0-based rank, when waiting).
+#[derive(Debug, Clone)]
+pub struct TicketView {
+    pub event: TicketEvent,
+    pub rank: Option<u64>,
+    pub context: QueueContext,
+}
+
+/// One service's queue.
+#[derive(Debug, Clone)]
+pub struct QueueHead {
+    pub waiting: u64,
+    /// Issue time of the oldest waiting ticket, ms.
+    pub oldest_ms: Option<i64>,
+}
+
+/// The issue script's arguments, from the branch's configuration.
+pub struct IssueArgs<'a> {
+    pub service: &'a str,
+    pub prefix: &'a str,
+    pub first: u32,
+    pub last: u32,
+    pub utc_offset_s: i32,
+}
+
+fn rank(raw: i64) -> Option<u64> {
+    u64::try_from(raw).ok()
+}
+
+impl Store {
+    /// Issues a ticket; the event is already in the outbox when this returns.
+    pub async fn issue(&self, branch: &Id, args: IssueArgs<'_>) -> StoreResult<TicketView> {
+        let mut conn = self.conn();
+        let (ev, raw_rank, times, seen): (String, i64, Vec<String>, Vec<String>) = self
+            .scripts()
+            .issue
+            .key(keys::branch_prefix(branch))
+            .arg(args.service)
+            .arg(args.prefix)
+            .arg(args.first)
+            .arg(args.last)
+            .arg(args.utc_offset_s)
+            .invoke_async(&mut conn)
+            .await?;
+        let event: TicketEvent = serde_json::from_str(&ev)?;
+        let context = QueueContext::new(event.ts_ms, times, seen);
+        Ok(TicketView {
+            event,
+            rank: rank(raw_rank),
+            context,
+        })
+    }
+
+    /// Finishes the counter's current ticket as served, then calls the next
+    /// by the matrix rule. Returns the events in order; the last one is
+    /// `ticket-called` when a ticket was called.
+    pub async fn call(
+        &self,
+        branch: &Id,
+        counter: &Id,
+        ordered_row: &[MatrixEntry],
+    ) -> StoreResult<Vec<TicketEvent>> {
+        let mut conn = self.conn();
+        let mut invocation = self.scripts().call.key(keys::branch_prefix(branch));
+        invocation.arg(counter.as_str());
+        for entry in ordered_row {
+            invocation.arg(entry.service.as_str()).arg(entry.priority);
+        }
+        let events: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        events
+            .iter()
+            .map(|e| serde_json::from_str(e).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Ends the counter's current ticket; `None` when it has none.
+    pub async fn finish(
+        &self,
+        branch: &Id,
+        counter: &Id,
+        outcome: Outcome,
+    ) -> StoreResult<Option<TicketEvent>> {
+        let (status, kind) = match outcome {
+            Outcome::Served => ("served", "ticket-served"),
+            Outcome::NoShow => ("no_show", "ticket-no-show"),
+        };
+        let mut conn = self.conn();
+        let reply: Value = self
+            .scripts()
+            .finish
+            .key(keys::branch_prefix(branch))
+            .arg(counter.as_str())
+            .arg(status)
+            .arg(kind)
+            .invoke_async(&mut conn)
+            .await?;
+        status_and_event(reply)
+    }
+
+    /// Announces the counter's current ticket again; `None` when it has none.
+    pub async fn recall(&self, branch: &Id, counter: &Id) -> StoreResult<Option<TicketEvent>> {
+        let mut conn = self.conn();
+        let reply: Value = self
+            .scripts()
+            .recall
+            .key(keys::branch_prefix(branch))
+            .arg(counter.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        status_and_event(reply)
+    }
+
+    /// Puts the counter's current ticket back to waiting in `to`'s queue at
+    /// its original place; `None` when the counter has no current ticket.
+    pub async fn transfer(
+        &self,
+        branch: &Id,
+        counter: &Id,
+        to: &Id,
+    ) -> StoreResult<Option<TicketView>> {
+        let mut conn = self.conn();
+        let reply: Value = self
+            .scripts()
+            .transfer
+            .key(keys::branch_prefix(branch))
+            .arg(counter.as_str())
+            .arg(to.as_str())
+            .invoke_async(&mut conn)
+            .await?;
+        let Value::Array(items) = reply else {
+            return Err(StoreError::Corrupt("transfer reply is not a list".into()));
+        };
+        if items.len() < 5 {
+            return Ok(None);
+        }
+        let (_, ev, raw_rank, times, seen): (String, String, i64, Vec<String>, Vec<String>) =
+            redis::from_redis_value(Value::Array(items))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let event: TicketEvent = serde_json::from_str(&ev)?;
+        let context = QueueContext::new(event.ts_ms, times, seen);
+        Ok(Some(TicketView {
+            event,
+            rank: rank(raw_rank),
+            context,
+        }))
+    }
+
+    /// One ticket with its position; `None` when unknown (or long expired).
+    pub async fn ticket(&self, branch: &Id, id: &str) -> StoreResult<Option<TicketView>> {
+        let mut conn = self.conn();
+        let reply: Value = self
+            .scripts()
+            .ticket
+            .key(keys::branch_prefix(branch))
+            .arg(id)
+            .invoke_async(&mut conn)
+            .await?;
+        if matches!(&reply, Value::Array(items) if items.is_empty()) {
+            return Ok(None);
+        }
+        let (ev, raw_rank, times, seen, now_ms): (String, i64, Vec<String>, Vec<String>, i64) =
+            redis::from_redis_value(reply).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(TicketView {
+            event: serde_json::from_str(&ev)?,
+            rank: rank(raw_rank),
+            context: QueueContext::new(now_ms, times, seen),
+        }))
+    }
+
+    /// The queues of `services`, in that order, with the estimate context.
+    pub async fn queues(
+        &self,
+        branch: &Id,
+        services: &[&str],
+    ) -> StoreResult<(Vec<QueueHead>, QueueContext)> {
+        let mut conn = self.conn();
+        let mut invocation = self.scripts().queues.key(keys::branch_prefix(branch));
+        for service in services {
+            invocation.arg(*service);
+        }
+        let (now_ms, heads, times, seen): (i64, Vec<i64>, Vec<String>, Vec<String>) =
+            invocation.invoke_async(&mut conn).await?;
+        let heads = heads
+            .chunks(2)
+            .map(|pair| QueueHead {
+                waiting: u64::try_from(pair[0]).unwrap_or(0),
+                oldest_ms: pair.get(1).filter(|us| **us >= 0).map(|us| us / 1000),
+            })
+            .collect();
+        Ok((heads, QueueContext::new(now_ms, times, seen)))
+    }
+
+    /// The latest calls, newest first: (number, counter, announced at ms).
+    pub async fn display(&self, branch: &Id) -> StoreResult<Vec<(String, String, i64)>> {
+        let mut conn = self.conn();
+        let flat: Vec<String> = self
+            .scripts()
+            .display
+            .key(keys::branch_prefix(branch))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(flat
+            .chunks(3)
+            .filter(|c| c.len() == 3)
+            .map(|c| (c[0].clone(), c[1].clone(), c[2].parse().unwrap_or(0)))
+            .collect())
+    }
+}
+
+/// `{'ok', event}` → Some(event); `{'no-current'}` → None.
+fn status_and_event(reply: Value) -> StoreResult<Option<TicketEvent>> {
+    let items = strings(reply)?;
+    match items.as_slice() {
+        [status, ev] if status == "ok" => Ok(Some(serde_json::from_str(ev)?)),
+        [status] if status == "no-current" => Ok(None),
+        other => Err(StoreError::Corrupt(format!("unexpected reply {other:?}"))),
+    }
+}
+
+impl Store {
+    /// How many events wait in the branch's outbox.
+    pub async fn outbox_len(&self, branch: &Id) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        Ok(redis::cmd("XLEN")
+            .arg(format!("{}outbox", keys::branch_prefix(branch)))
+            .query_async(&mut conn)
+            .await?)
+    }
+}
