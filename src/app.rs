@@ -6,13 +6,15 @@
 
 use std::sync::Arc;
 
-use actix::Actor;
+use actix::{Actor, Addr, Arbiter};
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context as _;
 
 use crate::actors::config_view::LoadNow;
 use crate::actors::event_hub::SetConfigListener;
-use crate::actors::{ConfigHandle, ConfigView, EventHub, TicketQueues};
+use crate::actors::leader::{Release, SubscribeLeadership};
+use crate::actors::membership::Leave;
+use crate::actors::{ConfigHandle, ConfigView, DayCloser, EventHub, Leader, LeaderStatus, Membership, TicketQueues};
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
 use crate::settings::{Role, Settings};
@@ -32,6 +34,9 @@ pub struct Application {
     server: Server,
     redis_url: String,
     embedded: Option<EmbeddedRedis>,
+    leader: Addr<Leader>,
+    leader_arbiter: Arbiter,
+    membership: Addr<Membership>,
 }
 
 impl Application {
@@ -67,6 +72,15 @@ impl Application {
         let config = ConfigHandle::default();
         let queues = TicketQueues::default();
         let is_master = settings.node.role == Role::Master;
+        match store.ensure_noeviction().await {
+            Ok(policy) if policy == "noeviction" => {}
+            Ok(policy) => tracing::error!(
+                %policy,
+                "the group's Redis may evict keys (maxmemory-policy {policy}) and refused CONFIG SET; \
+                 set maxmemory-policy noeviction, or the fencing epoch and the outbox can be lost"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot check maxmemory-policy (Redis down?)"),
+        }
         let hub = EventHub::new(store.clone(), &group).start();
         let config_view = ConfigView::new(
             store.clone(),
@@ -83,18 +97,46 @@ impl Application {
         // not, the view keeps trying and /readyz says 503 meanwhile.
         let _ = config_view.send(LoadNow).await;
 
+        let node_id = settings.node_id();
+        let leader_status = LeaderStatus::default();
+        // The leader gets its own thread and Redis connection so nothing on
+        // the HTTP or ticket path can delay lease renewal.
+        let leader_arbiter = Arbiter::new();
+        let leader = {
+            let (url, redis, group, node, timing, status, metrics) = (
+                redis_url.clone(),
+                settings.redis.clone(),
+                group.clone(),
+                node_id.clone(),
+                settings.leader.clone(),
+                leader_status.clone(),
+                metrics.clone(),
+            );
+            Leader::start_in_arbiter(&leader_arbiter.handle(), move |_| {
+                let store = Store::connect(&url, &redis).expect("the URL was accepted by the main connection");
+                Leader::new(store, group, node, timing, status, metrics)
+            })
+        };
+        let day_closer = DayCloser::new(store.clone(), group.clone(), is_master, config.clone(), metrics.clone()).start();
+        leader.do_send(SubscribeLeadership {
+            gained: day_closer.clone().recipient(),
+            lost: day_closer.recipient(),
+        });
+
         let state = web::Data::new(AppState {
-            node_id: settings.node_id(),
+            node_id: node_id.clone(),
             role: settings.node.role,
             group,
-            store,
+            store: store.clone(),
             config,
             queues,
             hub,
             config_view,
             metrics,
             tokens: Tokens::from_settings(&settings.auth),
+            leader: leader_status,
         });
+        let store_for_membership = store;
         let json_limit = settings.http.max_json_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -105,7 +147,9 @@ impl Application {
                 .configure(http::configure)
                 .default_service(web::to(http::not_found))
         })
-        .shutdown_timeout(5);
+        .shutdown_timeout(5)
+        // Signals are ours: on SIGTERM the lease goes first, then the drain.
+        .disable_signals();
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
@@ -117,11 +161,21 @@ impl Application {
             .first()
             .map(|a| a.port())
             .context("no bound address")?;
+        let advertise = if settings.http.advertise_url.is_empty() {
+            let host = settings.http.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            format!("http://{host}:{port}")
+        } else {
+            settings.http.advertise_url.clone()
+        };
+        let membership = Membership::new(store_for_membership, settings.group(), node_id, advertise).start();
         Ok(Application {
             port,
             server: server.run(),
             redis_url,
             embedded,
+            leader,
+            leader_arbiter,
+            membership,
         })
     }
 
@@ -135,13 +189,50 @@ impl Application {
         &self.redis_url
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM), then stops the
-    /// embedded Redis.
+    /// Serves until SIGINT or SIGTERM. Then, in this order: gives up the
+    /// leader lease (a standby takes over at once), leaves the member list,
+    /// drains HTTP connections, and stops the embedded Redis (flushing its AOF).
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
-        let result = self.server.await;
+        let handle = self.server.handle();
+        let mut server = self.server;
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = shutdown_signal() => {
+                tracing::info!("stopping");
+                // A second signal means "now": skip the graceful drain.
+                actix_rt::spawn(async {
+                    shutdown_signal().await;
+                    tracing::warn!("second signal: exiting at once");
+                    std::process::exit(1);
+                });
+                let _ = self.leader.send(Release).await;
+                let _ = self.membership.send(Leave).await;
+                // The server future must be polled for the stop command to
+                // be processed, so drive both together.
+                let ((), result) = futures::join!(handle.stop(true), server);
+                result
+            }
+        };
+        self.leader_arbiter.stop();
         if let Some(mut redis) = self.embedded.take() {
             redis.stop();
         }
         result
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }

@@ -28,6 +28,8 @@ struct BranchEntry {
     #[serde(default)]
     group: Option<String>,
     #[serde(default)]
+    close_time: Option<String>,
+    #[serde(default)]
     services: Vec<ServiceEntry>,
     #[serde(default)]
     counters: Vec<CounterEntry>,
@@ -67,6 +69,7 @@ fn parse(text: &str) -> anyhow::Result<Vec<Branch>> {
                 name: entry.name,
                 timezone: entry.timezone,
                 group: entry.group,
+                close_time: entry.close_time,
             },
         )?;
         for s in entry.services {

@@ -52,6 +52,12 @@ pub struct Metrics {
     pub outbox_length: Family<BranchLabels, Gauge>,
     pub config_version: Gauge,
     pub redis_up: Gauge,
+    pub leader: Gauge,
+    pub epoch: Gauge,
+    pub lease_renew_seconds: Histogram,
+    pub members: Gauge,
+    pub fenced_writes_rejected: Counter,
+    pub day_closes: Counter,
 }
 
 impl Metrics {
@@ -66,6 +72,22 @@ impl Metrics {
         let outbox_length = Family::<BranchLabels, Gauge>::default();
         let config_version = Gauge::default();
         let redis_up = Gauge::default();
+        let leader = Gauge::default();
+        let epoch = Gauge::default();
+        let lease_renew_seconds = latency_histogram();
+        let members = Gauge::default();
+        let fenced_writes_rejected = Counter::default();
+        let day_closes = Counter::default();
+        registry.register("leader", "1 while this node is its group's leader", leader.clone());
+        registry.register("epoch", "Fencing epoch this node holds or last held", epoch.clone());
+        registry.register("lease_renew_seconds", "Leader lease renewal round trip", lease_renew_seconds.clone());
+        registry.register("members", "Live members of this node's group", members.clone());
+        registry.register(
+            "fenced_writes_rejected",
+            "Leader-only writes of this node refused because a newer epoch exists",
+            fenced_writes_rejected.clone(),
+        );
+        registry.register("day_closes", "Business days closed by this node", day_closes.clone());
         registry.register("http_requests", "HTTP requests answered", http_requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -92,6 +114,12 @@ impl Metrics {
             outbox_length,
             config_version,
             redis_up,
+            leader,
+            epoch,
+            lease_renew_seconds,
+            members,
+            fenced_writes_rejected,
+            day_closes,
         }
     }
 

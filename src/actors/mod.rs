@@ -7,14 +7,24 @@
 //!   starts, updates and stops the ticket queues to match it.
 //! - [`EventHub`]: the node's one Redis subscriber; fans ticket events out to
 //!   live displays (SSE) and configuration changes to the config view.
+//! - [`Leader`]: the group's leader election, on its own Arbiter; tells
+//!   singleton actors when this node gains or loses leadership.
+//! - [`DayCloser`]: the leader's end-of-business-day close, fenced.
+//! - [`Membership`]: heartbeats this node into the group's member list.
 //!
 //! Actors hold no state that Redis does not also hold: a node can be killed
 //! at any moment and another serves the same requests.
 
 pub mod config_view;
+pub mod day_closer;
 pub mod event_hub;
+pub mod leader;
+pub mod membership;
 pub mod ticket_queue;
 
 pub use config_view::{ConfigHandle, ConfigView};
+pub use day_closer::DayCloser;
 pub use event_hub::{EventHub, LiveEvent};
+pub use leader::{Leader, LeaderStatus};
+pub use membership::Membership;
 pub use ticket_queue::{QueueError, TicketQueue, TicketQueues};

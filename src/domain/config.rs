@@ -39,6 +39,15 @@ pub struct Branch {
     /// Sorted by id.
     #[serde(default)]
     pub counters: Vec<Counter>,
+    /// Local time (HH:MM or HH:MM:SS) at which the business day closes:
+    /// tickets issued before it and still waiting or called are closed.
+    #[serde(default = "default_close_time")]
+    #[schema(example = "00:00")]
+    pub close_time: String,
+}
+
+fn default_close_time() -> String {
+    "00:00".to_owned()
 }
 
 /// A service customers queue for ("Loans", "Cash").
@@ -83,6 +92,9 @@ pub struct BranchInput {
     pub timezone: String,
     #[serde(default)]
     pub group: Option<String>,
+    /// HH:MM or HH:MM:SS in the branch's time zone; default 00:00.
+    #[serde(default)]
+    pub close_time: Option<String>,
 }
 
 fn default_timezone() -> String {
@@ -157,6 +169,7 @@ impl Branch {
             group: None,
             services: Vec::new(),
             counters: Vec::new(),
+            close_time: default_close_time(),
         };
         branch.replace_meta(input)?;
         Ok(branch)
@@ -182,10 +195,15 @@ impl Branch {
                 }
             },
         };
+        let close_time = input.close_time.unwrap_or_else(default_close_time);
+        problems.check(super::close::parse_close_time(&close_time).is_some(), || {
+            format!("close_time: {close_time:?} is not a time such as 18:30 or 18:30:00")
+        });
         problems.finish()?;
         self.name = input.name;
         self.timezone = input.timezone;
         self.group = group;
+        self.close_time = close_time;
         Ok(())
     }
 
@@ -339,6 +357,7 @@ mod tests {
                 name: "Main".into(),
                 timezone: "Europe/Lisbon".into(),
                 group: None,
+                close_time: None,
             },
         )
         .expect("valid branch");
@@ -366,13 +385,14 @@ mod tests {
                 name: " ".into(),
                 timezone: "Mars/Olympus".into(),
                 group: Some("Bad Group".into()),
+                close_time: Some("25:00".into()),
             },
         )
         .expect_err("invalid");
         let DomainError::Invalid { problems } = err else {
             panic!("expected Invalid")
         };
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(problems.len(), 4, "{problems:?}");
     }
 
     #[test]

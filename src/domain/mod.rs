@@ -6,6 +6,7 @@
 //! never reads a clock: every instant is passed in. It must not import actix,
 //! redis or tokio, so all of it is tested without a running server.
 
+pub mod close;
 pub mod config;
 pub mod estimate;
 pub mod ids;

@@ -18,6 +18,8 @@ pub enum TicketStatus {
     Called,
     Served,
     NoShow,
+    /// Still open when the branch's business day was closed.
+    Closed,
 }
 
 /// A ticket as the API shows it.

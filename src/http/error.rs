@@ -46,6 +46,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("send the body as application/json")]
     UnsupportedMediaType,
+    #[error("fenced: this node holds epoch {held}, the group is at epoch {current}")]
+    Fenced { held: u64, current: u64 },
     #[error("{0}")]
     NotReady(String),
     #[error("the group's Redis is unavailable")]
@@ -88,6 +90,7 @@ impl ApiError {
             ReadOnlyReplica => (StatusCode::CONFLICT, "read-only-replica"),
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+            Fenced { .. } => (StatusCode::CONFLICT, "fenced"),
             NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis-unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

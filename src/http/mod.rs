@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod branches;
+pub mod cluster;
 pub mod error;
 pub mod events;
 pub mod middleware;
@@ -19,7 +20,7 @@ use actix::Addr;
 use actix_web::error::JsonPayloadError;
 use actix_web::web;
 
-use crate::actors::{ConfigHandle, ConfigView, EventHub, TicketQueue, TicketQueues};
+use crate::actors::{ConfigHandle, ConfigView, EventHub, LeaderStatus, TicketQueue, TicketQueues};
 use crate::domain::config::ConfigSnapshot;
 use crate::domain::Id;
 use crate::metrics::Metrics;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub config_view: Addr<ConfigView>,
     pub metrics: Arc<Metrics>,
     pub tokens: Tokens,
+    pub leader: LeaderStatus,
 }
 
 impl AppState {
@@ -106,6 +108,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     branches::configure(cfg);
     events::configure(cfg);
+    cluster::configure(cfg);
 }
 
 /// The answer to an unknown path.

@@ -6,7 +6,7 @@ use actix_web::{get, web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, branches, events, ops};
+use super::{admin, branches, cluster, events, ops};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(openapi_json);
@@ -37,6 +37,7 @@ impl Modify for BearerAuth {
         branches::recall, branches::finish, branches::no_show, branches::transfer,
         branches::queues, branches::display,
         events::branch_events,
+        cluster::cluster, cluster::fence_check,
     )
 )]
 pub struct ApiDoc;

@@ -5,8 +5,10 @@
 //! outbox event. Key names are built in [`keys`] and nowhere else. Callers
 //! get typed results and a [`StoreError`]; they never see a Redis type.
 
+pub mod cluster;
 pub mod config;
 pub mod embedded;
+pub mod fenced;
 pub mod keys;
 pub mod tickets;
 
@@ -79,6 +81,15 @@ pub(crate) struct Scripts {
     pub display: Script,
     pub config_put: Script,
     pub config_load: Script,
+    pub lease_acquire: Script,
+    pub lease_renew: Script,
+    pub lease_release: Script,
+    pub heartbeat: Script,
+    pub leave: Script,
+    pub cluster_state: Script,
+    pub fence_probe: Script,
+    pub raise_fence: Script,
+    pub close_day: Script,
 }
 
 impl Scripts {
@@ -94,6 +105,15 @@ impl Scripts {
             display: branch_script(include_str!("lua/display.lua")),
             config_put: Script::new(include_str!("lua/config_put.lua")),
             config_load: Script::new(include_str!("lua/config_load.lua")),
+            lease_acquire: Script::new(include_str!("lua/lease_acquire.lua")),
+            lease_renew: Script::new(include_str!("lua/lease_renew.lua")),
+            lease_release: Script::new(include_str!("lua/lease_release.lua")),
+            heartbeat: Script::new(include_str!("lua/heartbeat.lua")),
+            leave: Script::new(include_str!("lua/leave.lua")),
+            cluster_state: Script::new(include_str!("lua/cluster_state.lua")),
+            fence_probe: fenced::group_fenced(include_str!("lua/fence_probe.lua")),
+            raise_fence: fenced::branch_fenced(include_str!("lua/raise_fence.lua")),
+            close_day: fenced::branch_fenced(include_str!("lua/close_day.lua")),
         }
     }
 }

@@ -14,6 +14,7 @@ local id = tostring(redis.call('INCR', P .. 'next-id'))
 redis.call('HSET', P .. 't:' .. id, 'service', service, 'number', number, 'status', 'waiting',
   'issued_ms', now_ms, 'issued_us', now_us, 'day', day)
 redis.call('ZADD', P .. 'q:' .. service, now_us, id)
+redis.call('SADD', P .. 'queues', service)
 local ev = emit('ticket-issued',
   { id = id, service = service, number = number, status = 'waiting', issued_ms = now_ms }, now_ms)
 local rank, times, seen = queue_context(id, service)

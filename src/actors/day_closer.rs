@@ -1,0 +1,173 @@
+//! `DayCloser`: the leader's end-of-business-day job.
+//!
+//! While this node leads, it checks every second whether a served branch's
+//! close moment has passed (`domain::close::due_close`) and, if so, closes
+//! that day through a fenced script that also records the day as closed. The
+//! script is atomic and refuses a second close of the same day, so each
+//! branch closes each day exactly once across the group, even when the
+//! leader changes at that moment: either the old leader's script ran (and the
+//! new one finds the marker) or it did not (and the new one runs it).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::Utc;
+
+use super::leader::{LeadershipGained, LeadershipLost};
+use super::ConfigHandle;
+use crate::domain::close::{due_close, parse_close_time};
+use crate::domain::{Branch, Id};
+use crate::metrics::Metrics;
+use crate::store::fenced::CloseOutcome;
+use crate::store::{Store, StoreError};
+
+const CHECK: Duration = Duration::from_secs(1);
+
+pub struct DayCloser {
+    store: Store,
+    group: Id,
+    is_master: bool,
+    config: ConfigHandle,
+    metrics: Arc<Metrics>,
+    epoch: Option<u64>,
+    /// Branch → the last day known closed (saves a script call per second).
+    closed_through: HashMap<Id, i64>,
+    in_flight: bool,
+}
+
+impl DayCloser {
+    pub fn new(store: Store, group: Id, is_master: bool, config: ConfigHandle, metrics: Arc<Metrics>) -> Self {
+        DayCloser {
+            store,
+            group,
+            is_master,
+            config,
+            metrics,
+            epoch: None,
+            closed_through: HashMap::new(),
+            in_flight: false,
+        }
+    }
+
+    fn served(&self) -> Vec<Arc<Branch>> {
+        self.config
+            .current()
+            .map(|s| {
+                s.branches
+                    .values()
+                    .filter(|b| b.served_by(&self.group, self.is_master))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn fenced(&mut self, held: u64, current: u64) {
+        self.metrics.fenced_writes_rejected.inc();
+        tracing::warn!(held, current, "leader-only write refused: a newer leader exists");
+        if self.epoch == Some(held) {
+            self.epoch = None;
+        }
+    }
+
+    fn check(&mut self, ctx: &mut Context<Self>) {
+        let Some(epoch) = self.epoch else { return };
+        if self.in_flight {
+            return;
+        }
+        let now = Utc::now();
+        let due: Vec<(Id, i64, i64)> = self
+            .served()
+            .iter()
+            .filter_map(|b| {
+                let close_time = parse_close_time(&b.close_time)?;
+                let (day, cutoff) = due_close(now, b.tz(), close_time);
+                let known = self.closed_through.get(&b.id).copied().unwrap_or(i64::MIN);
+                (known < day).then(|| (b.id.clone(), day, cutoff.timestamp_micros()))
+            })
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        self.in_flight = true;
+        let store = self.store.clone();
+        ctx.spawn(
+            async move {
+                let mut results = Vec::new();
+                for (branch, day, cutoff_us) in due {
+                    let result = store.close_day(&branch, epoch, day, cutoff_us).await;
+                    results.push((branch, day, result));
+                }
+                results
+            }
+            .into_actor(self)
+            .map(|results, closer, _| {
+                closer.in_flight = false;
+                for (branch, day, result) in results {
+                    match result {
+                        Ok(CloseOutcome::Closed(n)) => {
+                            tracing::info!(%branch, day, closed = n, "closed the business day");
+                            closer.metrics.day_closes.inc();
+                            closer.closed_through.insert(branch, day);
+                        }
+                        Ok(CloseOutcome::Already(through)) => {
+                            closer.closed_through.insert(branch, through);
+                        }
+                        Err(StoreError::Fenced { held, current }) => closer.fenced(held, current),
+                        Err(e) => tracing::warn!(%branch, error = %e, "cannot close the business day"),
+                    }
+                }
+            }),
+        );
+    }
+}
+
+impl Actor for DayCloser {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(CHECK, |closer, ctx| closer.check(ctx));
+    }
+}
+
+impl Handler<LeadershipGained> for DayCloser {
+    type Result = ();
+    fn handle(&mut self, msg: LeadershipGained, ctx: &mut Context<Self>) {
+        self.epoch = Some(msg.epoch);
+        self.closed_through.clear();
+        // Raise every served branch's fence first, so the previous leader's
+        // branch writes are refused from now on.
+        let store = self.store.clone();
+        let branches: Vec<Id> = self.served().iter().map(|b| b.id.clone()).collect();
+        let epoch = msg.epoch;
+        ctx.spawn(
+            async move {
+                let mut refused = None;
+                for branch in branches {
+                    match store.raise_branch_fence(&branch, epoch).await {
+                        Ok(()) => {}
+                        Err(StoreError::Fenced { held, current }) => refused = Some((held, current)),
+                        Err(e) => tracing::warn!(%branch, error = %e, "cannot raise the branch fence"),
+                    }
+                }
+                refused
+            }
+            .into_actor(self)
+            .map(|refused, closer, ctx| {
+                if let Some((held, current)) = refused {
+                    closer.fenced(held, current);
+                }
+                closer.check(ctx);
+            }),
+        );
+    }
+}
+
+impl Handler<LeadershipLost> for DayCloser {
+    type Result = ();
+    fn handle(&mut self, _: LeadershipLost, _: &mut Context<Self>) {
+        self.epoch = None;
+    }
+}

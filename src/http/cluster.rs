@@ -1,0 +1,87 @@
+//! `GET /api/v1/cluster`: who is in the group and who leads, as the group's
+//! Redis says at one instant (so all nodes agree). `POST
+//! /api/v1/cluster/fence-check`: an operator's (and the tests') way to make
+//! this node attempt a leader-only write with the epoch it holds or last
+//! held, to see fencing at work.
+
+use actix_web::{get, post, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::{AdminRole, Authorized, DisplayRole};
+use super::error::{ApiError, ErrorBody};
+use super::AppState;
+use crate::actors::membership::EXPIRY;
+use crate::store::StoreError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(cluster).service(fence_check);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClusterView {
+    pub node: String,
+    #[schema(example = "master")]
+    pub role: String,
+    pub group: String,
+    /// The leading node, or null while the lease is free.
+    pub leader: Option<String>,
+    /// The group's current fencing epoch.
+    pub epoch: u64,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    pub id: String,
+    pub addr: String,
+    /// Milliseconds since its last heartbeat.
+    pub last_seen_ms: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FenceCheck {
+    pub accepted: bool,
+    pub epoch: u64,
+}
+
+#[utoipa::path(tag = "cluster", security(("bearer" = [])), responses((status = 200, body = ClusterView)))]
+#[get("/api/v1/cluster")]
+async fn cluster(_: Authorized<DisplayRole>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let view = state
+        .store
+        .cluster_state(&state.group, EXPIRY.as_millis() as u64)
+        .await?;
+    state.metrics.members.set(view.members.len() as i64);
+    Ok(HttpResponse::Ok().json(ClusterView {
+        node: state.node_id.clone(),
+        role: state.role.to_string(),
+        group: state.group.to_string(),
+        leader: view.leader.map(|h| h.node),
+        epoch: view.epoch,
+        members: view
+            .members
+            .into_iter()
+            .map(|m| MemberView {
+                id: m.id,
+                addr: m.addr,
+                last_seen_ms: m.last_seen_ms,
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(tag = "cluster", security(("bearer" = [])),
+    responses((status = 200, body = FenceCheck), (status = 409, body = ErrorBody, description = "fenced: a newer epoch exists")))]
+#[post("/api/v1/cluster/fence-check")]
+async fn fence_check(_: Authorized<AdminRole>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let epoch = state.leader.epoch();
+    match state.store.fence_probe(&state.group, epoch).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(FenceCheck { accepted: true, epoch })),
+        Err(StoreError::Fenced { held, current }) => {
+            state.metrics.fenced_writes_rejected.inc();
+            Err(ApiError::Fenced { held, current })
+        }
+        Err(e) => Err(e.into()),
+    }
+}

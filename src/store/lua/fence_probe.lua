@@ -1,0 +1,2 @@
+-- A leader-only no-op: succeeds exactly when a real fenced write would.
+return { 'ok' }

@@ -1,0 +1,2 @@
+-- Raising the fence is the whole write.
+return { 'ok' }
