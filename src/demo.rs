@@ -116,16 +116,6 @@ pub async fn import(store: &Store, group: &Id, text: &str) -> anyhow::Result<u64
     Ok(version)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_demo_configuration_is_valid() {
-        let branches = super::parse(super::DEMO).expect("demo parses");
-        assert_eq!(branches.len(), 2);
-        assert!(branches.iter().all(|b| !b.counters.is_empty()));
-    }
-}
-
 /// Demo tokens for the roles that have none configured, so the first command
 /// of the README gives a usable system. Never used unless `--demo` is given.
 pub fn fill_demo_tokens(settings: &mut crate::settings::Settings) {
@@ -180,4 +170,14 @@ turnus is running at {base}  (demo branches: main, paulista; stop with Ctrl-C)
     curl -s -H 'Authorization: Bearer {admin}' {base}/api/v1/admin/branches
 "#
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_configuration_is_valid() {
+        let branches = super::parse(super::DEMO).expect("demo parses");
+        assert_eq!(branches.len(), 2);
+        assert!(branches.iter().all(|b| !b.counters.is_empty()));
+    }
 }

@@ -17,7 +17,7 @@ pub fn ordered_row(row: &[MatrixEntry]) -> Vec<MatrixEntry> {
 
 /// The service whose head ticket the counter calls: `oldest(service)` is the
 /// issue time of the oldest waiting ticket of a service, `None` when empty.
-pub fn choose<'a>(row: &'a [MatrixEntry], oldest: impl Fn(&Id) -> Option<i64>) -> Option<&'a Id> {
+pub fn choose(row: &[MatrixEntry], oldest: impl Fn(&Id) -> Option<i64>) -> Option<&Id> {
     let mut best: Option<(u32, i64, &Id)> = None;
     for entry in row {
         let Some(issued) = oldest(&entry.service) else {
@@ -52,10 +52,12 @@ mod tests {
             .collect()
     }
 
+    /// (row, oldest waiting per service, expected)
+    type Case = (&'static [(&'static str, u32)], &'static [(&'static str, i64)], Option<&'static str>);
+
     #[test]
     fn table() {
-        // (row, oldest waiting per service, expected)
-        let cases: &[(&[(&str, u32)], &[(&str, i64)], Option<&str>)] = &[
+        let cases: &[Case] = &[
             (&[("loans", 1), ("cash", 2)], &[("loans", 50), ("cash", 10)], Some("loans")),
             (&[("loans", 1), ("cash", 2)], &[("cash", 10)], Some("cash")),
             (&[("loans", 1), ("cash", 1)], &[("loans", 50), ("cash", 10)], Some("cash")),

@@ -1,0 +1,18 @@
+//! The integration test binary: every test that talks to a running node.
+//!
+//! - `support`: the harness (a private `redis-server`, the in-process app,
+//!   the real binary as a child process, a TCP fault proxy, an API client).
+//! - `api`: the HTTP contract of API.md on the happy paths.
+//! - `errors`: every error status and code, and that the node keeps serving.
+//! - `readiness`: `/readyz` following Redis down and back up.
+//! - `concurrency`: two nodes, many kiosks and counters on one Redis.
+//! - `durability`: an acknowledged ticket survives SIGKILL of the node.
+//! - `lifecycle`: SIGTERM, SIGSTOP and SIGCONT of a node process.
+
+mod api;
+mod concurrency;
+mod durability;
+mod errors;
+mod lifecycle;
+mod readiness;
+mod support;

@@ -1,0 +1,240 @@
+//! `Proxy`: a TCP proxy on a free loopback port in front of one address,
+//! for cutting a node off from its Redis (or from a peer) and healing it.
+//!
+//! - [`cut`](Proxy::cut): existing connections are dropped and new ones are
+//!   closed as soon as they are accepted (the client sees a reset or EOF).
+//! - [`blackhole`](Proxy::blackhole): existing connections are dropped and
+//!   new ones are accepted but never answered (the client sees timeouts),
+//!   which is what a real partition looks like.
+//! - [`heal`](Proxy::heal): forwards again.
+//!
+//! Runs on the tokio runtime of the test that starts it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Forward,
+    Refuse,
+    Blackhole,
+}
+
+struct Shared {
+    mode: Mode,
+    /// Forwarding tasks (and held blackholed sockets): aborting one drops
+    /// both of its sockets.
+    connections: Vec<AbortHandle>,
+}
+
+pub struct Proxy {
+    addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    accept: AbortHandle,
+}
+
+impl Proxy {
+    /// Listens on a free loopback port and forwards to `target`.
+    pub async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let shared = Arc::new(Mutex::new(Shared {
+            mode: Mode::Forward,
+            connections: Vec::new(),
+        }));
+        let accept = tokio::spawn(accept_loop(listener, target, shared.clone())).abort_handle();
+        Proxy {
+            addr,
+            shared,
+            accept,
+        }
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Drops every connection and refuses new ones until [`heal`](Self::heal).
+    pub fn cut(&self) {
+        self.set_mode(Mode::Refuse);
+    }
+
+    /// Drops every connection and silently holds new ones until
+    /// [`heal`](Self::heal).
+    pub fn blackhole(&self) {
+        self.set_mode(Mode::Blackhole);
+    }
+
+    /// Forwards new connections again (held blackholed ones are dropped).
+    pub fn heal(&self) {
+        self.set_mode(Mode::Forward);
+    }
+
+    fn set_mode(&self, mode: Mode) {
+        let mut shared = self.shared.lock().expect("proxy lock");
+        shared.mode = mode;
+        for connection in shared.connections.drain(..) {
+            connection.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.set_mode(Mode::Refuse);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Mutex<Shared>>) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            continue;
+        };
+        let mut state = shared.lock().expect("proxy lock");
+        state.connections.retain(|c| !c.is_finished());
+        match state.mode {
+            Mode::Refuse => drop(client),
+            Mode::Blackhole => {
+                let held = tokio::spawn(async move {
+                    let _client = client;
+                    std::future::pending::<()>().await;
+                });
+                state.connections.push(held.abort_handle());
+            }
+            Mode::Forward => {
+                let task = tokio::spawn(forward(client, target));
+                state.connections.push(task.abort_handle());
+            }
+        }
+    }
+}
+
+async fn forward(mut client: TcpStream, target: SocketAddr) {
+    let Ok(mut server) = TcpStream::connect(target).await else {
+        return; // dropping the client tells it the target is down
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::Proxy;
+
+    /// An echo server; returns its address.
+    async fn echo_server() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+        let addr = listener.local_addr().expect("echo address");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut reader, mut writer) = socket.split();
+                    let _ = tokio::io::copy(&mut reader, &mut writer).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// Long enough for any machine to echo a few bytes.
+    const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+    /// How long a held (blackholed) connection is watched for an answer.
+    const SILENCE_FOR: Duration = Duration::from_millis(300);
+
+    /// Writes `message` and reads it back; `None` when the connection fails,
+    /// is closed, or stays silent for `within`.
+    async fn round_trip(
+        stream: &mut TcpStream,
+        message: &[u8],
+        within: Duration,
+    ) -> Option<Vec<u8>> {
+        let exchange = async {
+            stream.write_all(message).await.ok()?;
+            let mut reply = vec![0u8; message.len()];
+            stream.read_exact(&mut reply).await.ok()?;
+            Some(reply)
+        };
+        tokio::time::timeout(within, exchange).await.ok().flatten()
+    }
+
+    #[tokio::test]
+    async fn forwards_cuts_blackholes_and_heals() {
+        let proxy = Proxy::start(echo_server().await).await;
+        let mut before = TcpStream::connect(proxy.addr()).await.expect("connect");
+        assert_eq!(
+            round_trip(&mut before, b"hello", ANSWER_WITHIN)
+                .await
+                .as_deref(),
+            Some(&b"hello"[..])
+        );
+
+        proxy.cut();
+        // The existing connection is gone...
+        assert_eq!(round_trip(&mut before, b"again", ANSWER_WITHIN).await, None);
+        // ...and a new one is closed at once: EOF (or reset) on read.
+        if let Ok(mut during) = TcpStream::connect(proxy.addr()).await {
+            let mut buf = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_secs(10), during.read(&mut buf))
+                .await
+                .expect("a refused connection is closed, not held");
+            assert!(
+                matches!(read, Ok(0) | Err(_)),
+                "read through a cut proxy: {read:?}"
+            );
+        }
+
+        proxy.heal();
+        let mut after = TcpStream::connect(proxy.addr())
+            .await
+            .expect("connect after heal");
+        assert_eq!(
+            round_trip(&mut after, b"healed", ANSWER_WITHIN)
+                .await
+                .as_deref(),
+            Some(&b"healed"[..])
+        );
+
+        proxy.blackhole();
+        assert_eq!(
+            round_trip(&mut after, b"x", ANSWER_WITHIN).await,
+            None,
+            "existing connection dropped"
+        );
+        let mut held = TcpStream::connect(proxy.addr())
+            .await
+            .expect("a blackholed proxy accepts");
+        assert_eq!(
+            round_trip(&mut held, b"void", SILENCE_FOR).await,
+            None,
+            "nothing comes back"
+        );
+
+        proxy.heal();
+        let mut last = TcpStream::connect(proxy.addr())
+            .await
+            .expect("connect after heal");
+        assert_eq!(
+            round_trip(&mut last, b"back", ANSWER_WITHIN)
+                .await
+                .as_deref(),
+            Some(&b"back"[..])
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! `RedisServer`: a private `redis-server` for one test, on a free loopback
+//! port (never 6379), without persistence, with its log in a temp dir.
+//! The process is killed when the value is dropped.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::free_port;
+
+const BINARY: &str = "redis-server";
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server and waits until it answers PING.
+    pub fn start() -> RedisServer {
+        let mut last_log = String::new();
+        // A port found free can be taken before redis binds it; try again.
+        for _ in 0..5 {
+            let dir = tempfile::Builder::new()
+                .prefix("turnus-test-redis-")
+                .tempdir()
+                .expect("create a temp dir for redis");
+            let port = free_port();
+            let mut server = RedisServer {
+                child: Some(spawn(port, &dir)),
+                port,
+                dir,
+            };
+            if server.wait_ready_blocking() {
+                return server;
+            }
+            last_log = server.log();
+            server.kill();
+        }
+        panic!("redis-server did not start in five attempts; last log:\n{last_log}");
+    }
+
+    /// `redis://127.0.0.1:<port>/`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after a deadline) and waits
+    /// until it has exited. Async so that an in-process node on the same
+    /// thread keeps running meanwhile.
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        signal(&child, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Starts the server again on the same port (after [`stop`](Self::stop))
+    /// and waits until it answers.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart() needs a stopped server");
+        self.child = Some(spawn(self.port, &self.dir));
+        let deadline = Instant::now() + READY_WITHIN;
+        while !ping(self.port) {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "redis-server exited with {status} on restart; log:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer within {READY_WITHIN:?} after restart; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn wait_ready_blocking(&mut self) -> bool {
+        let deadline = Instant::now() + READY_WITHIN;
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
+                return false; // exited: most likely the port was taken
+            }
+            if ping(self.port) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(port: u16, dir: &TempDir) -> Child {
+    let log = dir.path().join("redis.log");
+    Command::new(BINARY)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(["--dir", &dir.path().to_string_lossy()])
+        .args(["--logfile", &log.to_string_lossy()])
+        .args(["--daemonize", "no"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {BINARY} (is it installed?): {e}"))
+}
+
+/// Whether a server on `port` answers `+PONG` (not `-LOADING`).
+pub fn ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+fn signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
