@@ -14,7 +14,9 @@ use crate::actors::config_view::LoadNow;
 use crate::actors::event_hub::SetConfigListener;
 use crate::actors::leader::{Release, SubscribeLeadership};
 use crate::actors::membership::Leave;
-use crate::actors::{ConfigHandle, ConfigView, DayCloser, EventHub, Leader, LeaderStatus, Membership, TicketQueues};
+use crate::actors::{
+    ConfigHandle, ConfigView, DayCloser, EventHub, Leader, LeaderStatus, Membership, TicketQueues,
+};
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
 use crate::settings::{Role, Settings};
@@ -113,11 +115,19 @@ impl Application {
                 metrics.clone(),
             );
             Leader::start_in_arbiter(&leader_arbiter.handle(), move |_| {
-                let store = Store::connect(&url, &redis).expect("the URL was accepted by the main connection");
+                let store = Store::connect(&url, &redis)
+                    .expect("the URL was accepted by the main connection");
                 Leader::new(store, group, node, timing, status, metrics)
             })
         };
-        let day_closer = DayCloser::new(store.clone(), group.clone(), is_master, config.clone(), metrics.clone()).start();
+        let day_closer = DayCloser::new(
+            store.clone(),
+            group.clone(),
+            is_master,
+            config.clone(),
+            metrics.clone(),
+        )
+        .start();
         leader.do_send(SubscribeLeadership {
             gained: day_closer.clone().recipient(),
             lost: day_closer.recipient(),
@@ -162,12 +172,17 @@ impl Application {
             .map(|a| a.port())
             .context("no bound address")?;
         let advertise = if settings.http.advertise_url.is_empty() {
-            let host = settings.http.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            let host = settings
+                .http
+                .listen
+                .rsplit_once(':')
+                .map_or("127.0.0.1", |(h, _)| h);
             format!("http://{host}:{port}")
         } else {
             settings.http.advertise_url.clone()
         };
-        let membership = Membership::new(store_for_membership, settings.group(), node_id, advertise).start();
+        let membership =
+            Membership::new(store_for_membership, settings.group(), node_id, advertise).start();
         Ok(Application {
             port,
             server: server.run(),

@@ -105,7 +105,9 @@ pub async fn import(store: &Store, group: &Id, text: &str) -> anyhow::Result<u64
     for branch in parse(text)? {
         let id = branch.id.clone();
         let (v, _) = store
-            .update_branch(group, &id, |_| Ok::<_, std::convert::Infallible>(Some(branch.clone())))
+            .update_branch(group, &id, |_| {
+                Ok::<_, std::convert::Infallible>(Some(branch.clone()))
+            })
             .await
             .map_err(|e| match e {
                 UpdateError::Store(s) => anyhow::Error::new(s),

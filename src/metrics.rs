@@ -78,32 +78,76 @@ impl Metrics {
         let members = Gauge::default();
         let fenced_writes_rejected = Counter::default();
         let day_closes = Counter::default();
-        registry.register("leader", "1 while this node is its group's leader", leader.clone());
-        registry.register("epoch", "Fencing epoch this node holds or last held", epoch.clone());
-        registry.register("lease_renew_seconds", "Leader lease renewal round trip", lease_renew_seconds.clone());
-        registry.register("members", "Live members of this node's group", members.clone());
+        registry.register(
+            "leader",
+            "1 while this node is its group's leader",
+            leader.clone(),
+        );
+        registry.register(
+            "epoch",
+            "Fencing epoch this node holds or last held",
+            epoch.clone(),
+        );
+        registry.register(
+            "lease_renew_seconds",
+            "Leader lease renewal round trip",
+            lease_renew_seconds.clone(),
+        );
+        registry.register(
+            "members",
+            "Live members of this node's group",
+            members.clone(),
+        );
         registry.register(
             "fenced_writes_rejected",
             "Leader-only writes of this node refused because a newer epoch exists",
             fenced_writes_rejected.clone(),
         );
-        registry.register("day_closes", "Business days closed by this node", day_closes.clone());
-        registry.register("http_requests", "HTTP requests answered", http_requests.clone());
+        registry.register(
+            "day_closes",
+            "Business days closed by this node",
+            day_closes.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered",
+            http_requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency",
             http_latency.clone(),
         );
-        registry.register("tickets_issued", "Tickets issued by this node", tickets_issued.clone());
-        registry.register("tickets_called", "Tickets called by this node", tickets_called.clone());
-        registry.register("queue_waiting", "Tickets waiting per service", queue_waiting.clone());
+        registry.register(
+            "tickets_issued",
+            "Tickets issued by this node",
+            tickets_issued.clone(),
+        );
+        registry.register(
+            "tickets_called",
+            "Tickets called by this node",
+            tickets_called.clone(),
+        );
+        registry.register(
+            "queue_waiting",
+            "Tickets waiting per service",
+            queue_waiting.clone(),
+        );
         registry.register(
             "outbox_length",
             "Ticket events in the branch's outbox stream",
             outbox_length.clone(),
         );
-        registry.register("config_version", "Configuration version this node serves", config_version.clone());
-        registry.register("redis_up", "1 when the group's Redis answers", redis_up.clone());
+        registry.register(
+            "config_version",
+            "Configuration version this node serves",
+            config_version.clone(),
+        );
+        registry.register(
+            "redis_up",
+            "1 when the group's Redis answers",
+            redis_up.clone(),
+        );
         Metrics {
             registry,
             http_requests,

@@ -187,7 +187,10 @@ const SECTIONS: [&str; 6] = ["node", "http", "redis", "auth", "upstream", "leade
 impl Settings {
     /// Loads defaults, then `file` (if any), then the `TURNUS__` variables
     /// of `env`.
-    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Settings, SettingsError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, SettingsError> {
         let mut problems = Vec::new();
         let mut builder = config::Config::builder();
         if let Some(path) = file {
@@ -209,7 +212,10 @@ impl Settings {
             Err(e) => return Err(SettingsError(vec![e.to_string()])),
         };
 
-        if let Ok(table) = raw.clone().try_deserialize::<HashMap<String, config::Value>>() {
+        if let Ok(table) = raw
+            .clone()
+            .try_deserialize::<HashMap<String, config::Value>>()
+        {
             for key in table.keys() {
                 if !SECTIONS.contains(&key.as_str()) {
                     problems.push(format!(
@@ -279,7 +285,9 @@ impl Settings {
             problems.push("http.max_json_bytes: must be above 0".to_owned());
         }
         if !self.redis.url.is_empty() && !self.redis.url.starts_with("redis") {
-            problems.push("redis.url: must start with redis:// or rediss:// (empty: embedded)".to_owned());
+            problems.push(
+                "redis.url: must start with redis:// or rediss:// (empty: embedded)".to_owned(),
+            );
         }
         if !["everysec", "always"].contains(&self.redis.embedded_appendfsync.as_str()) {
             problems.push("redis.embedded_appendfsync: must be everysec or always".to_owned());
@@ -302,10 +310,14 @@ impl Settings {
         }
         if self.node.role == Role::Slave {
             if self.upstream.master_urls.is_empty() {
-                problems.push("upstream.master_urls: a slave needs at least one master URL".to_owned());
+                problems
+                    .push("upstream.master_urls: a slave needs at least one master URL".to_owned());
             }
             if self.upstream.token.is_empty() {
-                problems.push("upstream.token: a slave needs the peer token it presents to the master".to_owned());
+                problems.push(
+                    "upstream.token: a slave needs the peer token it presents to the master"
+                        .to_owned(),
+                );
             }
         }
         let all_tokens = [
@@ -374,7 +386,10 @@ mod tests {
     use std::io::Write;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -425,7 +440,13 @@ mod tests {
         )
         .expect_err("invalid");
         let text = err.to_string();
-        for key in ["node", "http.listen", "leader.renew_deadline_ms", "redis", "bogus"] {
+        for key in [
+            "node",
+            "http.listen",
+            "leader.renew_deadline_ms",
+            "redis",
+            "bogus",
+        ] {
             assert!(text.contains(key), "{key} missing from:\n{text}");
         }
         assert!(err.0.len() >= 5, "{text}");
@@ -442,7 +463,10 @@ mod tests {
         )
         .expect("loads");
         let text = s.printable();
-        assert!(!text.contains("supersecret") && !text.contains("pw@"), "{text}");
+        assert!(
+            !text.contains("supersecret") && !text.contains("pw@"),
+            "{text}"
+        );
         assert!(text.contains("10.0.0.1:6379"));
     }
 }

@@ -38,7 +38,13 @@ pub struct DayCloser {
 }
 
 impl DayCloser {
-    pub fn new(store: Store, group: Id, is_master: bool, config: ConfigHandle, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        store: Store,
+        group: Id,
+        is_master: bool,
+        config: ConfigHandle,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         DayCloser {
             store,
             group,
@@ -66,7 +72,11 @@ impl DayCloser {
 
     fn fenced(&mut self, held: u64, current: u64) {
         self.metrics.fenced_writes_rejected.inc();
-        tracing::warn!(held, current, "leader-only write refused: a newer leader exists");
+        tracing::warn!(
+            held,
+            current,
+            "leader-only write refused: a newer leader exists"
+        );
         if self.epoch == Some(held) {
             self.epoch = None;
         }
@@ -116,7 +126,9 @@ impl DayCloser {
                             closer.closed_through.insert(branch, through);
                         }
                         Err(StoreError::Fenced { held, current }) => closer.fenced(held, current),
-                        Err(e) => tracing::warn!(%branch, error = %e, "cannot close the business day"),
+                        Err(e) => {
+                            tracing::warn!(%branch, error = %e, "cannot close the business day")
+                        }
                     }
                 }
             }),
@@ -148,8 +160,12 @@ impl Handler<LeadershipGained> for DayCloser {
                 for branch in branches {
                     match store.raise_branch_fence(&branch, epoch).await {
                         Ok(()) => {}
-                        Err(StoreError::Fenced { held, current }) => refused = Some((held, current)),
-                        Err(e) => tracing::warn!(%branch, error = %e, "cannot raise the branch fence"),
+                        Err(StoreError::Fenced { held, current }) => {
+                            refused = Some((held, current))
+                        }
+                        Err(e) => {
+                            tracing::warn!(%branch, error = %e, "cannot raise the branch fence")
+                        }
                     }
                 }
                 refused

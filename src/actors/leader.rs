@@ -163,7 +163,12 @@ impl Leader {
 
     fn try_acquire(&mut self, ctx: &mut Context<Self>) {
         self.in_flight = true;
-        let (store, group, node, ttl) = (self.store.clone(), self.group.clone(), self.node.clone(), self.ttl_ms());
+        let (store, group, node, ttl) = (
+            self.store.clone(),
+            self.group.clone(),
+            self.node.clone(),
+            self.ttl_ms(),
+        );
         let sent_at = Instant::now();
         let timeout = self.deadline();
         ctx.spawn(
@@ -225,7 +230,11 @@ impl Leader {
         let epoch = holder.epoch;
         ctx.spawn(
             async move {
-                let result = tokio::time::timeout(Duration::from_millis(ttl), store.renew_lease(&group, &holder, ttl)).await;
+                let result = tokio::time::timeout(
+                    Duration::from_millis(ttl),
+                    store.renew_lease(&group, &holder, ttl),
+                )
+                .await;
                 (result, sent_at.elapsed())
             }
             .into_actor(self)
@@ -240,7 +249,10 @@ impl Leader {
                 match result {
                     Ok(Ok(true)) => {
                         *renewed_at = sent_at;
-                        leader.metrics.lease_renew_seconds.observe(took.as_secs_f64());
+                        leader
+                            .metrics
+                            .lease_renew_seconds
+                            .observe(took.as_secs_f64());
                         let interval = Duration::from_millis(leader.timing.renew_interval_ms);
                         leader.schedule(ctx, interval.saturating_sub(took));
                     }
@@ -301,7 +313,9 @@ impl Handler<SubscribeLeadership> for Leader {
     type Result = ();
     fn handle(&mut self, msg: SubscribeLeadership, _: &mut Context<Self>) {
         if let State::Leading { holder, .. } = &self.state {
-            msg.gained.do_send(LeadershipGained { epoch: holder.epoch });
+            msg.gained.do_send(LeadershipGained {
+                epoch: holder.epoch,
+            });
         }
         self.gained.push(msg.gained);
         self.lost.push(msg.lost);
@@ -336,7 +350,9 @@ impl Handler<Release> for Leader {
             async move {
                 if let Some(holder) = holder {
                     match store.release_lease(&group, &holder).await {
-                        Ok(true) => tracing::info!(epoch = holder.epoch, "released the leader lease"),
+                        Ok(true) => {
+                            tracing::info!(epoch = holder.epoch, "released the leader lease")
+                        }
                         Ok(false) => {}
                         Err(e) => tracing::warn!(error = %e, "cannot release the leader lease"),
                     }

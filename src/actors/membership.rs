@@ -35,10 +35,18 @@ impl Membership {
         if self.left {
             return;
         }
-        let (store, group, node, addr) = (self.store.clone(), self.group.clone(), self.node.clone(), self.addr.clone());
+        let (store, group, node, addr) = (
+            self.store.clone(),
+            self.group.clone(),
+            self.node.clone(),
+            self.addr.clone(),
+        );
         ctx.spawn(
             async move {
-                if let Err(e) = store.heartbeat(&group, &node, &addr, EXPIRY.as_millis() as u64).await {
+                if let Err(e) = store
+                    .heartbeat(&group, &node, &addr, EXPIRY.as_millis() as u64)
+                    .await
+                {
                     tracing::debug!(error = %e, "heartbeat failed");
                 }
             }

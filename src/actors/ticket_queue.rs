@@ -124,7 +124,11 @@ impl Handler<IssueTicket> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: IssueTicket, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = (self.branch.clone(), self.store.clone(), self.metrics.clone());
+        let (branch, store, metrics) = (
+            self.branch.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        );
         Box::pin(async move {
             let service = branch
                 .service(msg.service.as_str())
@@ -147,7 +151,11 @@ impl Handler<CallNext> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Option<Ticket>>>;
 
     fn handle(&mut self, msg: CallNext, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = (self.branch.clone(), self.store.clone(), self.metrics.clone());
+        let (branch, store, metrics) = (
+            self.branch.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        );
         Box::pin(async move {
             let counter = branch
                 .counter(msg.counter.as_str())
@@ -319,7 +327,11 @@ fn estimate(branch: &Branch, service: &str, position: u64, context: &QueueContex
         .map(|c| context.last_call_ms.get(c.as_str()).copied())
         .collect();
     let counters = open_counters(&serving, context.now_ms);
-    estimate_wait_s(position, context.service_time_s.get(service).copied(), counters)
+    estimate_wait_s(
+        position,
+        context.service_time_s.get(service).copied(),
+        counters,
+    )
 }
 
 /// The running ticket queues of this node, by branch. HTTP handlers look
@@ -359,7 +371,8 @@ impl TicketQueues {
                 Some(addr) => addr.do_send(BranchChanged(branch.clone())),
                 None => {
                     tracing::info!(branch = %id, "serving branch");
-                    let addr = TicketQueue::new(branch.clone(), store.clone(), metrics.clone()).start();
+                    let addr =
+                        TicketQueue::new(branch.clone(), store.clone(), metrics.clone()).start();
                     map.insert(id.clone(), addr);
                 }
             }

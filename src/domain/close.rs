@@ -68,14 +68,20 @@ mod tests {
     #[test]
     fn before_and_after_the_close_time_in_a_non_utc_zone() {
         let tz: Tz = "America/Sao_Paulo".parse().expect("zone"); // UTC-3
-        // 2026-03-10 20:59 UTC = 17:59 local: the 18:00 close of the 10th is not due yet.
+                                                                 // 2026-03-10 20:59 UTC = 17:59 local: the 18:00 close of the 10th is not due yet.
         let before = Utc.with_ymd_and_hms(2026, 3, 10, 20, 59, 0).unwrap();
         let (day, cutoff) = due_close(before, tz, t("18:00"));
-        assert_eq!(crate::domain::ticket::day_date(day).to_string(), "2026-03-09");
+        assert_eq!(
+            crate::domain::ticket::day_date(day).to_string(),
+            "2026-03-09"
+        );
         assert_eq!(cutoff, Utc.with_ymd_and_hms(2026, 3, 9, 21, 0, 0).unwrap());
         let after = Utc.with_ymd_and_hms(2026, 3, 10, 21, 0, 0).unwrap();
         let (day, cutoff) = due_close(after, tz, t("18:00"));
-        assert_eq!(crate::domain::ticket::day_date(day).to_string(), "2026-03-10");
+        assert_eq!(
+            crate::domain::ticket::day_date(day).to_string(),
+            "2026-03-10"
+        );
         assert_eq!(cutoff, after);
     }
 
@@ -84,7 +90,10 @@ mod tests {
         let tz: Tz = "Asia/Tokyo".parse().expect("zone"); // UTC+9
         let now = Utc.with_ymd_and_hms(2026, 3, 9, 16, 0, 0).unwrap(); // 01:00 on the 10th
         let (day, cutoff) = due_close(now, tz, t("00:00"));
-        assert_eq!(crate::domain::ticket::day_date(day).to_string(), "2026-03-10");
+        assert_eq!(
+            crate::domain::ticket::day_date(day).to_string(),
+            "2026-03-10"
+        );
         assert_eq!(cutoff, Utc.with_ymd_and_hms(2026, 3, 9, 15, 0, 0).unwrap());
     }
 
@@ -103,7 +112,8 @@ mod tests {
         let start = Utc.with_ymd_and_hms(2026, 3, 27, 0, 0, 0).unwrap();
         let mut last = i64::MIN;
         for minutes in (0..(5 * 24 * 60)).step_by(7) {
-            let (day, cutoff) = due_close(start + chrono::Duration::minutes(minutes), tz, t("01:30"));
+            let (day, cutoff) =
+                due_close(start + chrono::Duration::minutes(minutes), tz, t("01:30"));
             assert!(day >= last);
             assert!(cutoff <= start + chrono::Duration::minutes(minutes));
             last = day;

@@ -196,9 +196,10 @@ impl Branch {
             },
         };
         let close_time = input.close_time.unwrap_or_else(default_close_time);
-        problems.check(super::close::parse_close_time(&close_time).is_some(), || {
-            format!("close_time: {close_time:?} is not a time such as 18:30 or 18:30:00")
-        });
+        problems.check(
+            super::close::parse_close_time(&close_time).is_some(),
+            || format!("close_time: {close_time:?} is not a time such as 18:30 or 18:30:00"),
+        );
         problems.finish()?;
         self.name = input.name;
         self.timezone = input.timezone;
@@ -409,7 +410,9 @@ mod tests {
         assert!(b.put_service(id("a"), bad("ABC", None, None)).is_err());
         assert!(b.put_service(id("a"), bad("", None, None)).is_err());
         assert!(b.put_service(id("a"), bad("A", Some(10), Some(9))).is_err());
-        assert!(b.put_service(id("a"), bad("A", None, Some(1_000_000))).is_err());
+        assert!(b
+            .put_service(id("a"), bad("A", None, Some(1_000_000)))
+            .is_err());
         assert!(b.put_service(id("a"), bad("AB", Some(0), Some(99))).is_ok());
         assert_eq!(b.service("a").map(|s| (s.first, s.last)), Some((0, 99)));
     }

@@ -66,7 +66,11 @@ mod tests {
             (2, Some(f64::NAN), 1, 600),
         ];
         for (position, avg, counters, expected) in cases {
-            assert_eq!(estimate_wait_s(position, avg, counters), expected, "{position} {avg:?} {counters}");
+            assert_eq!(
+                estimate_wait_s(position, avg, counters),
+                expected,
+                "{position} {avg:?} {counters}"
+            );
         }
     }
 

@@ -53,15 +53,31 @@ mod tests {
     }
 
     /// (row, oldest waiting per service, expected)
-    type Case = (&'static [(&'static str, u32)], &'static [(&'static str, i64)], Option<&'static str>);
+    type Case = (
+        &'static [(&'static str, u32)],
+        &'static [(&'static str, i64)],
+        Option<&'static str>,
+    );
 
     #[test]
     fn table() {
         let cases: &[Case] = &[
-            (&[("loans", 1), ("cash", 2)], &[("loans", 50), ("cash", 10)], Some("loans")),
+            (
+                &[("loans", 1), ("cash", 2)],
+                &[("loans", 50), ("cash", 10)],
+                Some("loans"),
+            ),
             (&[("loans", 1), ("cash", 2)], &[("cash", 10)], Some("cash")),
-            (&[("loans", 1), ("cash", 1)], &[("loans", 50), ("cash", 10)], Some("cash")),
-            (&[("loans", 2), ("cash", 1)], &[("loans", 5), ("cash", 10)], Some("cash")),
+            (
+                &[("loans", 1), ("cash", 1)],
+                &[("loans", 50), ("cash", 10)],
+                Some("cash"),
+            ),
+            (
+                &[("loans", 2), ("cash", 1)],
+                &[("loans", 5), ("cash", 10)],
+                Some("cash"),
+            ),
             (&[("loans", 1)], &[("cash", 10)], None),
             (&[], &[("cash", 10)], None),
         ];
@@ -69,7 +85,11 @@ mod tests {
             let heads: HashMap<&str, i64> = heads.iter().copied().collect();
             let r = row(entries);
             let got = choose(&r, |s| heads.get(s.as_str()).copied());
-            assert_eq!(got.map(Id::as_str), *expected, "row {entries:?} heads {heads:?}");
+            assert_eq!(
+                got.map(Id::as_str),
+                *expected,
+                "row {entries:?} heads {heads:?}"
+            );
         }
     }
 

@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn business_day_follows_local_midnight_in_a_non_utc_zone() {
         let tz: Tz = "America/Sao_Paulo".parse().expect("zone"); // UTC-3
-        // 2026-03-10 02:30 UTC is still 2026-03-09 in São Paulo.
+                                                                 // 2026-03-10 02:30 UTC is still 2026-03-09 in São Paulo.
         let before = Utc.with_ymd_and_hms(2026, 3, 10, 2, 30, 0).unwrap();
         let after = Utc.with_ymd_and_hms(2026, 3, 10, 3, 0, 1).unwrap();
         let day_before = business_day(before.timestamp(), utc_offset_s(tz, before));
@@ -202,11 +202,17 @@ mod tests {
         // Summer time: 23:30 UTC on 2026-07-01 is 00:30 local on 2026-07-02.
         let at = Utc.with_ymd_and_hms(2026, 7, 1, 23, 30, 0).unwrap();
         assert_eq!(utc_offset_s(tz, at), 3600);
-        assert_eq!(day_date(business_day(at.timestamp(), 3600)).to_string(), "2026-07-02");
+        assert_eq!(
+            day_date(business_day(at.timestamp(), 3600)).to_string(),
+            "2026-07-02"
+        );
         // Winter time: the same UTC time is still the same local day.
         let at = Utc.with_ymd_and_hms(2026, 12, 1, 23, 30, 0).unwrap();
         assert_eq!(utc_offset_s(tz, at), 0);
-        assert_eq!(day_date(business_day(at.timestamp(), 0)).to_string(), "2026-12-01");
+        assert_eq!(
+            day_date(business_day(at.timestamp(), 0)).to_string(),
+            "2026-12-01"
+        );
     }
 
     proptest! {

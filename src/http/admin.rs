@@ -47,7 +47,10 @@ async fn update(
     change: impl FnMut(Option<Branch>) -> Result<Option<Branch>, ApiError>,
 ) -> Result<(u64, Option<Branch>), ApiError> {
     state.require_master()?;
-    let result = state.store.update_branch(&state.group, branch, change).await?;
+    let result = state
+        .store
+        .update_branch(&state.group, branch, change)
+        .await?;
     let _ = state.config_view.send(LoadNow).await;
     Ok(result)
 }
@@ -63,7 +66,10 @@ fn changed(version: u64, branch: Option<Branch>) -> Result<Branch, ApiError> {
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [Branch]), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[get("/api/v1/admin/branches")]
-async fn list_branches(_: Authorized<AdminRole>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn list_branches(
+    _: Authorized<AdminRole>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     state.require_master()?;
     let snapshot = state.store.load_config(&state.group).await?;
     let branches: Vec<&Branch> = snapshot.branches.values().map(|b| b.as_ref()).collect();
@@ -81,7 +87,10 @@ async fn get_branch(
     state.require_master()?;
     let id = Id::parse(&path)?;
     let snapshot = state.store.load_config(&state.group).await?;
-    let branch = snapshot.branches.get(&id).ok_or_else(|| unknown_branch(&id))?;
+    let branch = snapshot
+        .branches
+        .get(&id)
+        .ok_or_else(|| unknown_branch(&id))?;
     Ok(HttpResponse::Ok().json(branch.as_ref()))
 }
 
@@ -223,7 +232,10 @@ async fn delete_counter(
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Version)))]
 #[get("/api/v1/admin/config/version")]
-async fn config_version(_: Authorized<AdminRole>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn config_version(
+    _: Authorized<AdminRole>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     state.require_master()?;
     let version = state.store.config_version(&state.group).await?;
     Ok(HttpResponse::Ok().json(Version { version }))

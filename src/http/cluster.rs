@@ -47,7 +47,10 @@ pub struct FenceCheck {
 
 #[utoipa::path(tag = "cluster", security(("bearer" = [])), responses((status = 200, body = ClusterView)))]
 #[get("/api/v1/cluster")]
-async fn cluster(_: Authorized<DisplayRole>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn cluster(
+    _: Authorized<DisplayRole>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let view = state
         .store
         .cluster_state(&state.group, EXPIRY.as_millis() as u64)
@@ -74,10 +77,16 @@ async fn cluster(_: Authorized<DisplayRole>, state: web::Data<AppState>) -> Resu
 #[utoipa::path(tag = "cluster", security(("bearer" = [])),
     responses((status = 200, body = FenceCheck), (status = 409, body = ErrorBody, description = "fenced: a newer epoch exists")))]
 #[post("/api/v1/cluster/fence-check")]
-async fn fence_check(_: Authorized<AdminRole>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn fence_check(
+    _: Authorized<AdminRole>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let epoch = state.leader.epoch();
     match state.store.fence_probe(&state.group, epoch).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(FenceCheck { accepted: true, epoch })),
+        Ok(()) => Ok(HttpResponse::Ok().json(FenceCheck {
+            accepted: true,
+            epoch,
+        })),
         Err(StoreError::Fenced { held, current }) => {
             state.metrics.fenced_writes_rejected.inc();
             Err(ApiError::Fenced { held, current })

@@ -125,7 +125,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e),
-            other => ApiError::Internal(format!("{other}: {:?}", std::error::Error::source(&other))),
+            other => {
+                ApiError::Internal(format!("{other}: {:?}", std::error::Error::source(&other)))
+            }
         }
     }
 }

@@ -47,7 +47,8 @@ async fn branch_events(
     let mut interval = tokio::time::interval(KEEPALIVE);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let keepalive = IntervalStream::new(interval).map(|_| Bytes::from_static(b": keepalive\n\n"));
-    let hello = futures::stream::once(async { Bytes::from_static(b"retry: 3000\n: connected\n\n") });
+    let hello =
+        futures::stream::once(async { Bytes::from_static(b"retry: 3000\n: connected\n\n") });
     let stream = hello
         .chain(futures::stream::select(events, keepalive))
         .map(Ok::<_, actix_web::Error>);

@@ -84,11 +84,12 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         .limit(limit)
         .error_handler(move |err, _req| {
             let api = match err {
-                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                    ApiError::PayloadTooLarge(limit)
-                }
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => ApiError::PayloadTooLarge(limit),
                 JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
-                JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::InvalidBody(e.to_string()),
+                JsonPayloadError::Deserialize(e) if e.is_data() => {
+                    ApiError::InvalidBody(e.to_string())
+                }
                 JsonPayloadError::Deserialize(e) => ApiError::InvalidJson(e.to_string()),
                 other => ApiError::InvalidJson(other.to_string()),
             };
@@ -98,7 +99,8 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
 
 /// Maps query-string failures to 400.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| ApiError::InvalidQuery(err.to_string()).into())
+    web::QueryConfig::default()
+        .error_handler(|err, _req| ApiError::InvalidQuery(err.to_string()).into())
 }
 
 /// Registers every route.

@@ -31,7 +31,9 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.metrics.redis_up.set(i64::from(redis.is_ok()));
     if let Err(e) = redis {
         tracing::debug!(error = %e, "not ready: redis");
-        return Err(ApiError::NotReady("the group's Redis does not answer".into()));
+        return Err(ApiError::NotReady(
+            "the group's Redis does not answer".into(),
+        ));
     }
     state.snapshot()?;
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))

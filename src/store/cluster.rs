@@ -4,7 +4,7 @@
 //! `INCR epoch` in the same script, so every holder has its own epoch, the
 //! fencing token [`fenced`](super::fenced) writes are checked against.
 
-use super::{keys, StoreError, StoreResult, Store};
+use super::{keys, Store, StoreError, StoreResult};
 use crate::domain::Id;
 
 /// A lease holder: `node|epoch`.
@@ -70,12 +70,20 @@ impl Store {
                 .map_err(|_| StoreError::Corrupt(format!("epoch {value:?}")))?;
             Ok(Ok(epoch))
         } else {
-            Ok(Err((LeaseHolder::parse(&value), u64::try_from(pttl).unwrap_or(0))))
+            Ok(Err((
+                LeaseHolder::parse(&value),
+                u64::try_from(pttl).unwrap_or(0),
+            )))
         }
     }
 
     /// Extends the lease; false when it is no longer ours.
-    pub async fn renew_lease(&self, group: &Id, holder: &LeaseHolder, ttl_ms: u64) -> StoreResult<bool> {
+    pub async fn renew_lease(
+        &self,
+        group: &Id,
+        holder: &LeaseHolder,
+        ttl_ms: u64,
+    ) -> StoreResult<bool> {
         let mut conn = self.conn();
         let renewed: i64 = self
             .scripts()
@@ -102,7 +110,13 @@ impl Store {
     }
 
     /// Records this node as alive; members silent for `expiry_ms` drop out.
-    pub async fn heartbeat(&self, group: &Id, node: &str, addr: &str, expiry_ms: u64) -> StoreResult<()> {
+    pub async fn heartbeat(
+        &self,
+        group: &Id,
+        node: &str,
+        addr: &str,
+        expiry_ms: u64,
+    ) -> StoreResult<()> {
         let mut conn = self.conn();
         let _: i64 = self
             .scripts()
@@ -178,7 +192,11 @@ impl Store {
             .arg("noeviction")
             .query_async(&mut conn)
             .await;
-        Ok(if set.is_ok() { "noeviction".to_owned() } else { current })
+        Ok(if set.is_ok() {
+            "noeviction".to_owned()
+        } else {
+            current
+        })
     }
 }
 
@@ -189,7 +207,13 @@ mod tests {
     #[test]
     fn holder_round_trip() {
         let h = LeaseHolder::parse("node-a|42").expect("parses");
-        assert_eq!(h, LeaseHolder { node: "node-a".into(), epoch: 42 });
+        assert_eq!(
+            h,
+            LeaseHolder {
+                node: "node-a".into(),
+                epoch: 42
+            }
+        );
         assert_eq!(h.value(), "node-a|42");
         assert_eq!(LeaseHolder::parse(""), None);
         assert_eq!(LeaseHolder::parse("x|y"), None);

@@ -55,10 +55,12 @@ impl EmbeddedRedis {
             path: dir.clone(),
             source,
         })?;
-        let dir = dir.canonicalize().map_err(|source| EmbeddedError::DataDir {
-            path: dir.clone(),
-            source,
-        })?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|source| EmbeddedError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
         let pid_file = dir.join("turnus-redis.pid");
         kill_leftover(&pid_file);
 
@@ -117,11 +119,12 @@ impl EmbeddedRedis {
                 }
             }
         }
-        Err(last_error.unwrap_or(EmbeddedError::NotReady(Duration::ZERO, log_file)))
-            .map_err(|e| match e {
+        Err(last_error.unwrap_or(EmbeddedError::NotReady(Duration::ZERO, log_file))).map_err(|e| {
+            match e {
                 EmbeddedError::NotReady(d, _) => EmbeddedError::NotReady(d, dir.join("redis.log")),
                 other => other,
-            })
+            }
+        })
     }
 
     /// The URL of the running server.

@@ -39,7 +39,13 @@ impl Store {
     /// The one path of every leader-only write: runs `script` with
     /// `KEYS[1] = prefix` and `ARGV = [epoch, args…]`, and turns a
     /// `{'fenced', current}` reply into [`StoreError::Fenced`].
-    async fn run_fenced(&self, script: &Script, prefix: String, epoch: u64, args: &[String]) -> StoreResult<Vec<String>> {
+    async fn run_fenced(
+        &self,
+        script: &Script,
+        prefix: String,
+        epoch: u64,
+        args: &[String],
+    ) -> StoreResult<Vec<String>> {
         let mut conn = self.conn();
         let mut invocation = script.key(prefix);
         invocation.arg(epoch);
@@ -59,22 +65,38 @@ impl Store {
     /// A leader-only no-op on the group's keys: `Ok` exactly when a real
     /// fenced write with this epoch would be accepted now.
     pub async fn fence_probe(&self, group: &Id, epoch: u64) -> StoreResult<()> {
-        self.run_fenced(&self.scripts().fence_probe, keys::group_prefix(group), epoch, &[])
-            .await
-            .map(|_| ())
+        self.run_fenced(
+            &self.scripts().fence_probe,
+            keys::group_prefix(group),
+            epoch,
+            &[],
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Raises the branch's fence to `epoch` (refused if a higher epoch has
     /// written there).
     pub async fn raise_branch_fence(&self, branch: &Id, epoch: u64) -> StoreResult<()> {
-        self.run_fenced(&self.scripts().raise_fence, keys::branch_prefix(branch), epoch, &[])
-            .await
-            .map(|_| ())
+        self.run_fenced(
+            &self.scripts().raise_fence,
+            keys::branch_prefix(branch),
+            epoch,
+            &[],
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Closes business day `day` of a branch: tickets issued before
     /// `cutoff_us` and still open become `closed`. At most once per day.
-    pub async fn close_day(&self, branch: &Id, epoch: u64, day: i64, cutoff_us: i64) -> StoreResult<CloseOutcome> {
+    pub async fn close_day(
+        &self,
+        branch: &Id,
+        epoch: u64,
+        day: i64,
+        cutoff_us: i64,
+    ) -> StoreResult<CloseOutcome> {
         let reply = self
             .run_fenced(
                 &self.scripts().close_day,
@@ -85,7 +107,9 @@ impl Store {
             .await?;
         match reply.as_slice() {
             [closed, n] if closed == "closed" => Ok(CloseOutcome::Closed(n.parse().unwrap_or(0))),
-            [already, d] if already == "already" => Ok(CloseOutcome::Already(d.parse().unwrap_or(0))),
+            [already, d] if already == "already" => {
+                Ok(CloseOutcome::Already(d.parse().unwrap_or(0)))
+            }
             other => Err(StoreError::Corrupt(format!("close_day replied {other:?}"))),
         }
     }

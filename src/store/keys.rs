@@ -46,9 +46,7 @@ pub fn config_channel(group: &Id) -> String {
 
 /// The branch of an event channel name, if it is one.
 pub fn branch_of_channel(channel: &str) -> Option<&str> {
-    channel
-        .strip_prefix("turnus:b:{")?
-        .strip_suffix("}:events")
+    channel.strip_prefix("turnus:b:{")?.strip_suffix("}:events")
 }
 
 #[cfg(test)]
