@@ -15,7 +15,8 @@ use crate::actors::event_hub::SetConfigListener;
 use crate::actors::leader::{Release, SubscribeLeadership};
 use crate::actors::membership::Leave;
 use crate::actors::{
-    ConfigHandle, ConfigView, DayCloser, EventHub, Leader, LeaderStatus, Membership, TicketQueues,
+    ConfigHandle, ConfigMirror, ConfigView, DayCloser, EventHub, Leader, LeaderStatus, Membership,
+    TicketQueues,
 };
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
@@ -132,6 +133,18 @@ impl Application {
             gained: day_closer.clone().recipient(),
             lost: day_closer.recipient(),
         });
+        if settings.node.role == Role::Slave {
+            let peer = crate::peer::PeerClient::new(
+                settings.upstream.master_urls.clone(),
+                settings.upstream.token.clone(),
+            );
+            let mirror =
+                ConfigMirror::new(store.clone(), group.clone(), peer, metrics.clone()).start();
+            leader.do_send(SubscribeLeadership {
+                gained: mirror.clone().recipient(),
+                lost: mirror.recipient(),
+            });
+        }
 
         let state = web::Data::new(AppState {
             node_id: node_id.clone(),

@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn the_demo_configuration_is_valid() {
         let branches = super::parse(super::DEMO).expect("demo parses");
-        assert_eq!(branches.len(), 2);
+        assert_eq!(branches.len(), 3);
         assert!(branches.iter().all(|b| !b.counters.is_empty()));
     }
 }

@@ -12,6 +12,7 @@
 //! - [`http`]: actix-web handlers, auth, errors, OpenAPI.
 //! - [`settings`]: typed node configuration.
 //! - [`app`]: wiring it all into an [`app::Application`].
+//! - [`peer`]: the HTTP client a slave group uses to reach its master.
 //! - [`metrics`], [`demo`]: Prometheus metrics; configuration import.
 
 pub mod actors;
@@ -20,5 +21,6 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod peer;
 pub mod settings;
 pub mod store;

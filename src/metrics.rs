@@ -58,6 +58,8 @@ pub struct Metrics {
     pub members: Gauge,
     pub fenced_writes_rejected: Counter,
     pub day_closes: Counter,
+    pub upstream_connected: Gauge,
+    pub mirror_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -107,6 +109,18 @@ impl Metrics {
             "day_closes",
             "Business days closed by this node",
             day_closes.clone(),
+        );
+        let upstream_connected = Gauge::default();
+        let mirror_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "upstream_connected",
+            "Slave: 1 while the group's leader reaches the master group",
+            upstream_connected.clone(),
+        );
+        registry.register(
+            "mirror_lag_seconds",
+            "Slave: seconds since the group last heard from the master (its mirror is at most this old)",
+            mirror_lag_seconds.clone(),
         );
         registry.register(
             "http_requests",
@@ -164,6 +178,8 @@ impl Metrics {
             members,
             fenced_writes_rejected,
             day_closes,
+            upstream_connected,
+            mirror_lag_seconds,
         }
     }
 

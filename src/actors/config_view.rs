@@ -24,10 +24,21 @@ use crate::store::Store;
 const VERSION_CHECK: Duration = Duration::from_secs(1);
 
 /// The current snapshot, shared with HTTP handlers. `None` until the first
-/// load succeeds (the node is not ready until then).
-#[derive(Clone, Default)]
+/// load succeeds (the node is not ready until then). Long-polls wait on
+/// [`ConfigHandle::versions`] instead of asking Redis in a loop.
+#[derive(Clone)]
 pub struct ConfigHandle {
     inner: Arc<RwLock<Option<Arc<ConfigSnapshot>>>>,
+    version: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for ConfigHandle {
+    fn default() -> Self {
+        ConfigHandle {
+            inner: Arc::default(),
+            version: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
 }
 
 impl ConfigHandle {
@@ -35,8 +46,15 @@ impl ConfigHandle {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Notified with the version each time the snapshot changes.
+    pub fn versions(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
     fn replace(&self, snapshot: Arc<ConfigSnapshot>) {
+        let version = snapshot.version;
         *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Some(snapshot);
+        self.version.send_replace(version);
     }
 }
 
@@ -99,11 +117,19 @@ impl ConfigView {
 
     fn apply(&mut self, snapshot: ConfigSnapshot) {
         let previous = self.handle.current();
-        if previous
-            .as_ref()
-            .is_some_and(|p| p.version > snapshot.version)
-        {
-            return; // never go back to an older configuration
+        if let Some(p) = previous.as_ref().filter(|p| p.version > snapshot.version) {
+            if !self.is_master {
+                // A mirror never goes back to an older configuration.
+                return;
+            }
+            // On the master the group's Redis is the source of truth; a
+            // lower version means it lost data (no persistence, restored
+            // backup). Serve what it has, loudly.
+            tracing::error!(
+                served = p.version,
+                stored = snapshot.version,
+                "the configuration version went backwards: the group's Redis lost data"
+            );
         }
         let served: HashMap<Id, Arc<Branch>> = snapshot
             .branches

@@ -10,11 +10,14 @@
 //! - [`Leader`]: the group's leader election, on its own Arbiter; tells
 //!   singleton actors when this node gains or loses leadership.
 //! - [`DayCloser`]: the leader's end-of-business-day close, fenced.
+//! - [`ConfigMirror`]: on a slave group's leader, mirrors the master's
+//!   configuration into the group's Redis.
 //! - [`Membership`]: heartbeats this node into the group's member list.
 //!
 //! Actors hold no state that Redis does not also hold: a node can be killed
 //! at any moment and another serves the same requests.
 
+pub mod config_mirror;
 pub mod config_view;
 pub mod day_closer;
 pub mod event_hub;
@@ -22,6 +25,7 @@ pub mod leader;
 pub mod membership;
 pub mod ticket_queue;
 
+pub use config_mirror::ConfigMirror;
 pub use config_view::{ConfigHandle, ConfigView};
 pub use day_closer::DayCloser;
 pub use event_hub::{EventHub, LiveEvent};

@@ -29,6 +29,19 @@ pub struct ClusterView {
     /// The group's current fencing epoch.
     pub epoch: u64,
     pub members: Vec<MemberView>,
+    /// Slaves only: the link to the master group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UpstreamView {
+    pub connected: bool,
+    /// The configuration version this group serves.
+    pub config_version: u64,
+    pub last_contact: Option<chrono::DateTime<chrono::Utc>>,
+    /// Ticket events not yet shipped to the master.
+    pub stats_backlog: u64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -56,6 +69,10 @@ async fn cluster(
         .cluster_state(&state.group, EXPIRY.as_millis() as u64)
         .await?;
     state.metrics.members.set(view.members.len() as i64);
+    let upstream = match state.role {
+        crate::settings::Role::Master => None,
+        crate::settings::Role::Slave => Some(upstream(&state).await?),
+    };
     Ok(HttpResponse::Ok().json(ClusterView {
         node: state.node_id.clone(),
         role: state.role.to_string(),
@@ -71,7 +88,25 @@ async fn cluster(
                 last_seen_ms: m.last_seen_ms,
             })
             .collect(),
+        upstream,
     }))
+}
+
+async fn upstream(state: &AppState) -> Result<UpstreamView, ApiError> {
+    let record = state.store.upstream(&state.group).await?;
+    let snapshot = state.snapshot()?;
+    let mut backlog = 0;
+    for (id, branch) in &snapshot.branches {
+        if branch.served_by(&state.group, false) {
+            backlog += state.store.outbox_len(id).await?;
+        }
+    }
+    Ok(UpstreamView {
+        connected: record.connected,
+        config_version: snapshot.version,
+        last_contact: record.last_contact_ms.map(crate::domain::ticket::from_ms),
+        stats_backlog: backlog,
+    })
 }
 
 #[utoipa::path(tag = "cluster", security(("bearer" = [])),

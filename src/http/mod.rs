@@ -13,6 +13,7 @@ pub mod events;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
+pub mod peer;
 
 use std::sync::Arc;
 
@@ -111,6 +112,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     branches::configure(cfg);
     events::configure(cfg);
     cluster::configure(cfg);
+    peer::configure(cfg);
 }
 
 /// The answer to an unknown path.

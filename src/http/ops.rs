@@ -59,6 +59,21 @@ async fn refresh_gauges(state: &AppState) {
     if !up {
         return;
     }
+    if state.role == crate::settings::Role::Slave {
+        if let Ok(record) = state.store.upstream(&state.group).await {
+            state
+                .metrics
+                .upstream_connected
+                .set(i64::from(record.connected));
+            if let Some(last) = record.last_contact_ms {
+                let lag_ms = chrono::Utc::now().timestamp_millis() - last;
+                state
+                    .metrics
+                    .mirror_lag_seconds
+                    .set(lag_ms.max(0) as f64 / 1000.0);
+            }
+        }
+    }
     for (id, _) in snapshot.branches.iter() {
         let Some(queue) = state.queues.get(id.as_str()) else {
             continue;

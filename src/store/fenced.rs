@@ -39,7 +39,7 @@ impl Store {
     /// The one path of every leader-only write: runs `script` with
     /// `KEYS[1] = prefix` and `ARGV = [epoch, args…]`, and turns a
     /// `{'fenced', current}` reply into [`StoreError::Fenced`].
-    async fn run_fenced(
+    pub(crate) async fn run_fenced(
         &self,
         script: &Script,
         prefix: String,

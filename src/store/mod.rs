@@ -10,6 +10,7 @@ pub mod config;
 pub mod embedded;
 pub mod fenced;
 pub mod keys;
+pub mod mirror;
 pub mod tickets;
 
 use std::sync::Arc;
@@ -90,10 +91,13 @@ pub(crate) struct Scripts {
     pub fence_probe: Script,
     pub raise_fence: Script,
     pub close_day: Script,
+    pub mirror_apply: Script,
+    pub upstream_status: Script,
 }
 
 impl Scripts {
     fn new() -> Scripts {
+        let (mirror_apply, upstream_status) = mirror::scripts();
         Scripts {
             issue: branch_script(include_str!("lua/issue.lua")),
             call: branch_script(include_str!("lua/call.lua")),
@@ -114,6 +118,8 @@ impl Scripts {
             fence_probe: fenced::group_fenced(include_str!("lua/fence_probe.lua")),
             raise_fence: fenced::branch_fenced(include_str!("lua/raise_fence.lua")),
             close_day: fenced::branch_fenced(include_str!("lua/close_day.lua")),
+            mirror_apply,
+            upstream_status,
         }
     }
 }

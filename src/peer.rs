@@ -1,0 +1,104 @@
+//! The HTTP client a slave group's leader uses to reach its master group
+//! (API.md "Peer protocol"). It tries the configured master URLs in turn,
+//! starting with the one that answered last, so one master node down is not
+//! an outage.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::{Branch, Id};
+
+/// Why no master node answered.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("no master node answered: {0}")]
+    Unreachable(String),
+    #[error("the master refused the request: {status} {body}")]
+    Refused { status: u16, body: String },
+}
+
+/// `GET /api/v1/mirror/config` answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfigSnapshotBody {
+    pub version: u64,
+    pub branches: Vec<Branch>,
+}
+
+pub struct PeerClient {
+    client: reqwest::Client,
+    urls: Vec<String>,
+    token: String,
+    preferred: usize,
+}
+
+impl PeerClient {
+    pub fn new(urls: Vec<String>, token: String) -> PeerClient {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        PeerClient {
+            client,
+            urls: urls
+                .into_iter()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .collect(),
+            token,
+            preferred: 0,
+        }
+    }
+
+    /// The URL that answered last.
+    pub fn current_url(&self) -> Option<&str> {
+        self.urls.get(self.preferred).map(String::as_str)
+    }
+
+    /// Long-polls for a configuration newer than `since`: `Some` when there
+    /// is one, `None` when `wait_s` passed without a change.
+    pub async fn fetch_config(
+        &mut self,
+        group: &Id,
+        since: u64,
+        wait_s: u64,
+    ) -> Result<Option<ConfigSnapshotBody>, PeerError> {
+        let mut failures = Vec::new();
+        for attempt in 0..self.urls.len() {
+            let index = (self.preferred + attempt) % self.urls.len();
+            let url = format!(
+                "{}/api/v1/mirror/config?group={group}&since={since}&wait_s={wait_s}",
+                self.urls[index]
+            );
+            let response = self
+                .client
+                .get(&url)
+                .bearer_auth(&self.token)
+                .timeout(Duration::from_secs(wait_s + 5))
+                .send()
+                .await;
+            match response {
+                Ok(r) if r.status() == reqwest::StatusCode::NOT_MODIFIED => {
+                    self.preferred = index;
+                    return Ok(None);
+                }
+                Ok(r) if r.status().is_success() => {
+                    self.preferred = index;
+                    return r.json::<ConfigSnapshotBody>().await.map(Some).map_err(|e| {
+                        PeerError::Unreachable(format!("{url}: unreadable body: {e}"))
+                    });
+                }
+                Ok(r) if r.status().is_client_error() => {
+                    // Our request is wrong (token, group): every master
+                    // node will say the same.
+                    let status = r.status().as_u16();
+                    let body = r.text().await.unwrap_or_default();
+                    return Err(PeerError::Refused { status, body });
+                }
+                Ok(r) => failures.push(format!("{}: {}", self.urls[index], r.status())),
+                Err(e) => failures.push(format!("{}: {e}", self.urls[index])),
+            }
+        }
+        Err(PeerError::Unreachable(failures.join("; ")))
+    }
+}
