@@ -17,12 +17,20 @@
 //! | `display` | list | the last ten called tickets |
 //! | `outbox` | stream | every ticket event, for statistics |
 //! | `events` | channel | the same events, for live displays |
+//! | `queues` | set | services that ever had a queue (the day close walks them) |
+//! | `fence` | string | highest leader epoch that wrote here (fenced writes) |
+//! | `closed-day` | string | last business day closed |
 //!
 //! | key (after the group prefix) | type | what |
 //! |---|---|---|
 //! | `branches` | hash | branch → configuration document (JSON) |
 //! | `version` | string | configuration version |
 //! | `config` | channel | published version after each change |
+//! | `lease` | string | `<node>|<epoch>` of the leader, with a TTL |
+//! | `epoch` | string | the fencing epoch, raised by each new leader |
+//! | `members` | sorted set | node → last heartbeat (ms) |
+//! | `member-addr` | hash | node → advertised URL |
+//! | `upstream` | hash | slave: link to the master as the leader last saw it |
 
 use crate::domain::Id;
 
