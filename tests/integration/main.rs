@@ -8,6 +8,8 @@
 //! - `concurrency`: two nodes, many kiosks and counters on one Redis.
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
 //! - `lifecycle`: SIGTERM, SIGSTOP and SIGCONT of a node process.
+//! - `slave`: a master group and a slave group: mirroring, a cut link,
+//!   fencing of a deposed slave leader; the mirror-lag benchmark.
 
 mod api;
 mod concurrency;
@@ -15,4 +17,5 @@ mod durability;
 mod errors;
 mod lifecycle;
 mod readiness;
+mod slave;
 mod support;

@@ -1,0 +1,467 @@
+//! The slave-group test bed: a master group "central" (two nodes, one
+//! Redis) and a slave group "north" (two nodes, another Redis), real
+//! `turnus` processes, optionally with a fault [`Proxy`] on every slave →
+//! master link. Plus the background load the tests run against it: kiosk
+//! and counter traffic ([`Traffic`]) and a sampler of the configuration
+//! version every slave node serves ([`VersionSampler`]).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+use crate::support::api::ApiClient;
+use crate::support::process::{NodeConfig, NodeProcess};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::{eventually, DISPLAY, KIOSK, OPERATOR, PEER};
+
+/// The slave group under test.
+pub const GROUP: &str = "north";
+/// The branch it serves, with service `cash` (prefix C) and counter `c1`.
+pub const BRANCH: &str = "porto";
+/// Deadline for anything that should take a second or two (a failover, a
+/// mirrored change), generous for a loaded 2-core machine.
+pub const WITHIN: Duration = Duration::from_secs(30);
+
+/// Shorter leader timings than the defaults, so that a failover takes
+/// about 1.5 s; none of these tests is about the timing itself.
+fn leader_env() -> Vec<(String, String)> {
+    [
+        ("TURNUS__LEADER__LEASE_TTL_MS", "1500"),
+        ("TURNUS__LEADER__RENEW_INTERVAL_MS", "500"),
+        ("TURNUS__LEADER__RENEW_DEADLINE_MS", "1000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// How the slave nodes reach the master nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Straight to the master nodes.
+    Direct,
+    /// Through one proxy per (slave node, master node) pair.
+    Proxied,
+}
+
+pub struct Topology {
+    // Nodes first: fields drop in order, so they stop before their Redis.
+    pub masters: Vec<NodeProcess>,
+    pub slaves: Vec<NodeProcess>,
+    /// Slave processes replaced by [`restart_slave`](Self::restart_slave),
+    /// kept so their logs are printed if the test fails.
+    retired: Vec<NodeProcess>,
+    slave_configs: Vec<NodeConfig>,
+    /// `proxies[i][j]`: slave node `i` → master node `j`.
+    proxies: Vec<Vec<Proxy>>,
+    // Held until drop.
+    _master_redis: RedisServer,
+    pub slave_redis: RedisServer,
+}
+
+impl Topology {
+    /// Starts both groups and waits until every node is ready. The master
+    /// nodes are ready before the slaves start, so the slave leader's first
+    /// poll finds them (instead of backing off).
+    pub async fn start(links: Links) -> Topology {
+        let master_redis = RedisServer::start();
+        let slave_redis = RedisServer::start();
+        let master_configs: Vec<NodeConfig> = ["central-1", "central-2"]
+            .into_iter()
+            .map(|id| {
+                let mut config = NodeConfig::new(id).redis(&master_redis.url());
+                config.env = leader_env();
+                config
+            })
+            .collect();
+        let mut masters: Vec<NodeProcess> =
+            master_configs.into_iter().map(NodeProcess::start).collect();
+        futures::future::join_all(masters.iter_mut().map(|n| n.wait_ready(START))).await;
+
+        let mut proxies = Vec::new();
+        let mut slave_configs = Vec::new();
+        for id in ["north-1", "north-2"] {
+            let urls: Vec<String> = match links {
+                Links::Direct => masters.iter().map(|m| m.api().base_url.clone()).collect(),
+                Links::Proxied => {
+                    let mut row = Vec::new();
+                    for master in &masters {
+                        row.push(Proxy::start(([127, 0, 0, 1], master.port()).into()).await);
+                    }
+                    let urls = row
+                        .iter()
+                        .map(|p| format!("http://127.0.0.1:{}", p.port()))
+                        .collect();
+                    proxies.push(row);
+                    urls
+                }
+            };
+            let mut config = NodeConfig::new(id).redis(&slave_redis.url());
+            config.env = leader_env();
+            config.env.extend(
+                [
+                    ("TURNUS__NODE__ROLE", "slave".to_owned()),
+                    ("TURNUS__NODE__GROUP", GROUP.to_owned()),
+                    ("TURNUS__UPSTREAM__MASTER_URLS", urls.join(",")),
+                    ("TURNUS__UPSTREAM__TOKEN", PEER.to_owned()),
+                ]
+                .map(|(k, v)| (k.to_owned(), v)),
+            );
+            slave_configs.push(config);
+        }
+        let mut slaves: Vec<NodeProcess> = slave_configs
+            .iter()
+            .cloned()
+            .map(NodeProcess::start)
+            .collect();
+        futures::future::join_all(slaves.iter_mut().map(|n| n.wait_ready(START))).await;
+        Topology {
+            masters,
+            slaves,
+            retired: Vec::new(),
+            slave_configs,
+            proxies,
+            _master_redis: master_redis,
+            slave_redis,
+        }
+    }
+
+    /// The first master node's API (where tests administer).
+    pub fn master(&self) -> &ApiClient {
+        self.masters[0].api()
+    }
+
+    /// Cuts every slave → master link (open connections are dropped, new
+    /// ones refused).
+    pub fn cut_links(&self) {
+        self.proxies.iter().flatten().for_each(Proxy::cut);
+    }
+
+    pub fn heal_links(&self) {
+        self.proxies.iter().flatten().for_each(Proxy::heal);
+    }
+
+    /// Starts slave node `index` again with the same configuration (after a
+    /// kill) and waits until it is ready.
+    pub async fn restart_slave(&mut self, index: usize) {
+        let fresh = NodeProcess::start_ready(self.slave_configs[index].clone()).await;
+        let old = std::mem::replace(&mut self.slaves[index], fresh);
+        self.retired.push(old);
+    }
+
+    /// The index of the slave node with this id.
+    pub fn slave_index(&self, id: &str) -> usize {
+        self.slaves
+            .iter()
+            .position(|s| s.id() == id)
+            .unwrap_or_else(|| panic!("no slave node {id}"))
+    }
+
+    /// The slave group's lease as its Redis holds it: `(node, epoch)`.
+    pub async fn slave_lease(&self) -> Option<(String, u64)> {
+        let client = redis::Client::open(self.slave_redis.url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let value: Option<String> = redis::cmd("GET")
+            .arg(format!("turnus:g:{{{GROUP}}}:lease"))
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        let (node, epoch) = value?
+            .rsplit_once('|')
+            .map(|(n, e)| (n.to_owned(), e.to_owned()))?;
+        Some((node, epoch.parse().ok()?))
+    }
+
+    /// Waits until the slave group has a leader; returns `(node, epoch)`.
+    pub async fn wait_slave_leader(&self) -> (String, u64) {
+        eventually("the slave group to have a leader", WITHIN, || {
+            self.slave_lease()
+        })
+        .await
+    }
+
+    /// Waits until every slave node serves exactly `version` of [`BRANCH`].
+    pub async fn wait_slaves_at(&self, version: u64) {
+        for slave in &self.slaves {
+            eventually(
+                &format!("{} to serve configuration version {version}", slave.id()),
+                WITHIN,
+                || async {
+                    let served = served_version(slave.api()).await?;
+                    assert!(
+                        served <= version,
+                        "{} serves version {served}, above the master's {version}",
+                        slave.id()
+                    );
+                    (served == version).then_some(())
+                },
+            )
+            .await;
+        }
+    }
+}
+
+const START: Duration = crate::support::process::START_WITHIN;
+
+/// Creates [`BRANCH`] on the master, served by [`GROUP`], with service
+/// `cash` and counter `c1`; returns the configuration version.
+pub async fn setup_branch(master: &ApiClient) -> u64 {
+    master
+        .put_branch(
+            BRANCH,
+            json!({"name": "Porto", "timezone": "Europe/Lisbon", "group": GROUP}),
+        )
+        .await;
+    master
+        .put_service(
+            BRANCH,
+            "cash",
+            json!({"name": "Cash", "prefix": "C", "target_wait_s": 600}),
+        )
+        .await;
+    version_of(&master.put_counter(BRANCH, "c1", &[("cash", 1)]).await)
+}
+
+/// One more administrative change on the master (renames service `cash`);
+/// returns the new configuration version.
+pub async fn publish_change(master: &ApiClient, n: usize) -> u64 {
+    let body = json!({"name": format!("Cash {n}"), "prefix": "C", "target_wait_s": 600});
+    version_of(&master.put_service(BRANCH, "cash", body).await)
+}
+
+pub fn version_of(answer: &Value) -> u64 {
+    answer["version"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no version in {answer}"))
+}
+
+/// The `config_version` a node serves [`BRANCH`] with, or `None` when it
+/// does not answer 200 within a second (down, not ready, not mirrored yet).
+pub async fn served_version(api: &ApiClient) -> Option<u64> {
+    let response = api
+        .http
+        .get(api.url(&format!("/api/v1/branches/{BRANCH}")))
+        .bearer_auth(DISPLAY)
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+        .ok()?;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    let body: Value = response.json().await.ok()?;
+    body["config_version"].as_u64()
+}
+
+/// `GET /api/v1/cluster` on one node.
+pub async fn cluster_view(api: &ApiClient) -> Value {
+    let response = api
+        .request(Method::GET, "/api/v1/cluster", Some(DISPLAY), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "GET /api/v1/cluster");
+    response.json().await.expect("cluster view is JSON")
+}
+
+/// One sample of a metric without labels from `/metrics`.
+pub async fn metric(api: &ApiClient, name: &str) -> Option<f64> {
+    let text = api
+        .http
+        .get(api.url("/metrics"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|line| line.split([' ', '{']).next() == Some(name))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+/// Kiosk and counter traffic on the slave nodes: issue a `cash` ticket on
+/// one node, call at `c1` on the next, round-robin, until stopped. Every
+/// refusal is recorded. The test removes a node from the targets before it
+/// kills it (removal waits for requests in flight to it).
+pub struct Traffic {
+    targets: Arc<tokio::sync::RwLock<BTreeMap<usize, ApiClient>>>,
+    operations: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<Vec<String>>,
+}
+
+impl Traffic {
+    pub fn start(topology: &Topology) -> Traffic {
+        let targets: BTreeMap<usize, ApiClient> = topology
+            .slaves
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.api().clone()))
+            .collect();
+        let targets = Arc::new(tokio::sync::RwLock::new(targets));
+        let operations = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(traffic_loop(
+            targets.clone(),
+            operations.clone(),
+            stop.clone(),
+        ));
+        Traffic {
+            targets,
+            operations,
+            stop,
+            task,
+        }
+    }
+
+    /// Successful operations so far.
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::SeqCst)
+    }
+
+    /// Stops sending to slave node `index` (returns once nothing is in
+    /// flight to it).
+    pub async fn remove(&self, index: usize) {
+        self.targets.write().await.remove(&index);
+    }
+
+    pub async fn add(&self, index: usize, api: ApiClient) {
+        self.targets.write().await.insert(index, api);
+    }
+
+    /// Waits until `more` further operations succeeded.
+    pub async fn wait_for(&self, more: u64) {
+        let target = self.operations() + more;
+        eventually("ticket traffic to go on", WITHIN, || async {
+            (self.operations() >= target).then_some(())
+        })
+        .await;
+    }
+
+    /// Stops and returns every refusal seen.
+    pub async fn finish(self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.expect("the traffic task panicked")
+    }
+}
+
+async fn traffic_loop(
+    targets: Arc<tokio::sync::RwLock<BTreeMap<usize, ApiClient>>>,
+    operations: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut round = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        {
+            let targets = targets.read().await;
+            let nodes: Vec<&ApiClient> = targets.values().collect();
+            if !nodes.is_empty() {
+                let issuer = nodes[round % nodes.len()];
+                let caller = nodes[(round + 1) % nodes.len()];
+                let issue = issuer
+                    .http
+                    .post(issuer.url(&format!("/api/v1/branches/{BRANCH}/tickets")))
+                    .bearer_auth(KIOSK)
+                    .json(&json!({"service": "cash"}))
+                    .send()
+                    .await;
+                record(&mut failures, &operations, "issue", issue, &[201]).await;
+                let call = caller
+                    .http
+                    .post(caller.url(&format!("/api/v1/branches/{BRANCH}/counters/c1/call")))
+                    .bearer_auth(OPERATOR)
+                    .send()
+                    .await;
+                record(&mut failures, &operations, "call", call, &[200, 204]).await;
+            }
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    failures
+}
+
+async fn record(
+    failures: &mut Vec<String>,
+    operations: &AtomicU64,
+    what: &str,
+    result: reqwest::Result<reqwest::Response>,
+    expected: &[u16],
+) {
+    match result {
+        Ok(response) if expected.contains(&response.status().as_u16()) => {
+            operations.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(response) => {
+            let url = response.url().to_string();
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            failures.push(format!("{what} {url}: {status} {body}"));
+        }
+        Err(e) => failures.push(format!("{what}: {e}")),
+    }
+}
+
+/// Samples the version every slave node serves, every 20 ms, until
+/// stopped; keyed by node id, so a restarted node continues its sequence.
+pub struct VersionSampler {
+    targets: Arc<Mutex<BTreeMap<String, ApiClient>>>,
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<BTreeMap<String, Vec<u64>>>,
+}
+
+impl VersionSampler {
+    pub fn start(topology: &Topology) -> VersionSampler {
+        let targets: BTreeMap<String, ApiClient> = topology
+            .slaves
+            .iter()
+            .map(|s| (s.id().to_owned(), s.api().clone()))
+            .collect();
+        let targets = Arc::new(Mutex::new(targets));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shared, stopped) = (targets.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut samples: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+            while !stopped.load(Ordering::SeqCst) {
+                let nodes = shared.lock().expect("sampler targets").clone();
+                let probes = nodes
+                    .iter()
+                    .map(|(id, api)| async move { (id.clone(), served_version(api).await) });
+                for (id, version) in futures::future::join_all(probes).await {
+                    if let Some(version) = version {
+                        samples.entry(id).or_default().push(version);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            samples
+        });
+        VersionSampler {
+            targets,
+            stop,
+            task,
+        }
+    }
+
+    /// Points the sampler at a restarted node's new address.
+    pub fn retarget(&self, id: &str, api: ApiClient) {
+        self.targets
+            .lock()
+            .expect("sampler targets")
+            .insert(id.to_owned(), api);
+    }
+
+    /// Stops and returns each node's samples in order.
+    pub async fn finish(self) -> BTreeMap<String, Vec<u64>> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.expect("the sampler task panicked")
+    }
+}
