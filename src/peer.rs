@@ -74,7 +74,7 @@ impl PeerClient {
                 .client
                 .get(&url)
                 .bearer_auth(&self.token)
-                .timeout(Duration::from_secs(wait_s + 5))
+                .timeout(Duration::from_secs(wait_s + 3))
                 .send()
                 .await;
             match response {

@@ -23,10 +23,14 @@ use crate::peer::{PeerClient, PeerError};
 use crate::store::mirror::MirrorOutcome;
 use crate::store::{Store, StoreError};
 
-/// How long one long-poll waits at the master.
-pub const LONG_POLL_S: u64 = 25;
+/// How long one long-poll waits at the master. Short enough that a
+/// connection that hangs without being reset is noticed within about
+/// 13 s (the request times out 3 s after the wait).
+pub const LONG_POLL_S: u64 = 10;
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Cap of the back-off while no master answers, so a healed link is used
+/// within a few seconds.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub struct ConfigMirror {
     store: Store,

@@ -115,8 +115,9 @@ impl ConfigView {
         );
     }
 
-    fn apply(&mut self, snapshot: ConfigSnapshot) {
+    fn apply(&mut self, mut snapshot: ConfigSnapshot) {
         let previous = self.handle.current();
+        snapshot.track_group_changes(previous.as_deref());
         if let Some(p) = previous.as_ref().filter(|p| p.version > snapshot.version) {
             if !self.is_master {
                 // A mirror never goes back to an older configuration.

@@ -61,13 +61,14 @@ async fn mirror_config(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(query.wait_s);
     loop {
         let snapshot = state.snapshot()?;
-        // A version below `since` means the master lost data: answer at
-        // once, and the slave reports it instead of waiting forever.
-        if snapshot.version != query.since {
+        // Answer when this group's branches changed after `since`; other
+        // groups' changes do not wake it. A version below `since` means the
+        // master lost data: answer at once, and the slave reports it instead
+        // of waiting forever.
+        let changed_at = snapshot.group_changed_at.get(&group).copied().unwrap_or(0);
+        if changed_at > query.since || snapshot.version < query.since {
             let branches = snapshot
-                .branches
-                .values()
-                .filter(|b| b.group.as_ref() == Some(&group))
+                .group_branches(&group)
                 .map(|b| b.as_ref())
                 .collect();
             return Ok(HttpResponse::Ok().json(GroupConfig {

@@ -402,13 +402,16 @@ async fn the_master_long_poll_answers_newer_versions_waits_and_wakes() {
     };
     app.put_branch("porto", branch("Porto", Some("north")))
         .await;
-    app.put_branch("braga", branch("Braga", Some("north")))
-        .await;
+    let north_changed = version_of(
+        &app.put_branch("braga", branch("Braga", Some("north")))
+            .await,
+    );
     app.put_branch("faro", branch("Faro", Some("south"))).await;
     let current = version_of(&app.put_branch("lisboa", branch("Lisboa", None)).await);
 
-    // An older version: the group's branches at once, and only those.
-    for since in [0, current - 1] {
+    // Older than the group's last change: the group's branches at once, and
+    // only those, at the current version.
+    for since in [0, north_changed - 1] {
         let query = format!("group=north&since={since}&wait_s=20");
         let (status, body, took) = mirror(&app, &query, Some(PEER)).await;
         let body = body.expect("a body");
@@ -417,8 +420,15 @@ async fn the_master_long_poll_answers_newer_versions_waits_and_wakes() {
         assert_eq!(branch_ids(&body), ["braga", "porto"], "{body}");
         assert!(took < Duration::from_secs(10), "took {took:?}");
     }
-    let (_, body, _) = mirror(&app, "group=east&since=0&wait_s=0", Some(PEER)).await;
-    assert_eq!(branch_ids(&body.expect("a body")), Vec::<&str>::new());
+    // Changes to other groups' branches (faro, lisboa) do not wake north.
+    let query = format!("group=north&since={north_changed}&wait_s=1");
+    assert_eq!(
+        mirror(&app, &query, Some(PEER)).await.0,
+        StatusCode::NOT_MODIFIED
+    );
+    // A group without branches has nothing to mirror.
+    let (status, _, _) = mirror(&app, "group=east&since=0&wait_s=0", Some(PEER)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
 
     // Nothing newer: 304 once wait_s has passed.
     let query = format!("group=north&since={current}&wait_s=1");
