@@ -546,12 +546,21 @@ async fn failover_timing() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let poll = Duration::from_millis(5);
+    // Restarting a node takes about the same time in every trial, so without
+    // this the signal would hit the same point of the leader's renewal
+    // cycle every time; a random wait of up to one renew interval spreads
+    // it over the whole cycle.
+    let random_phase = || {
+        let renew_ms = Timing::DEFAULT.renew_interval_ms;
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..renew_ms)))
+    };
     let mut cluster = Cluster::start(&NODES, Timing::DEFAULT).await;
     let mut kill_figures = Vec::new();
     let mut term_figures = Vec::new();
     let mut pause_figures = Vec::new();
 
     for _ in 0..trials {
+        random_phase().await;
         let old = cluster.wait_leader(LEADER_WITHIN).await;
         let signalled_at = Instant::now();
         cluster.node_mut(&old.node).kill();
@@ -562,6 +571,7 @@ async fn failover_timing() {
         cluster.restart(&old.node).await;
     }
     for _ in 0..trials {
+        random_phase().await;
         let old = cluster.wait_leader(LEADER_WITHIN).await;
         let signalled_at = Instant::now();
         cluster.node(&old.node).terminate();
@@ -579,6 +589,7 @@ async fn failover_timing() {
     // never be accepted.
     let (mut fenced_attempts, mut fenced_accepted) = (0, 0);
     for _ in 0..3 {
+        random_phase().await;
         let old = cluster.wait_leader(LEADER_WITHIN).await;
         let signalled_at = Instant::now();
         cluster.node(&old.node).pause();

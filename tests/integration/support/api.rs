@@ -409,14 +409,18 @@ impl ApiClient {
     }
 
     /// `POST /api/v1/cluster/fence-check` (admin), answered as it comes.
+    /// Sent on a new connection: right after a paused node resumes, its
+    /// keep-alive timer closes idle connections, and a pooled one could be
+    /// closed under this request.
     pub async fn fence_check(&self) -> Response {
-        self.request(
-            Method::POST,
-            "/api/v1/cluster/fence-check",
-            Some(ADMIN),
-            None,
-        )
-        .await
+        ApiClient::new(self.base_url.clone())
+            .request(
+                Method::POST,
+                "/api/v1/cluster/fence-check",
+                Some(ADMIN),
+                None,
+            )
+            .await
     }
 
     /// `GET /metrics` as text, or `None` when the node does not answer.
