@@ -8,10 +8,14 @@
 //! - `concurrency`: two nodes, many kiosks and counters on one Redis.
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
 //! - `lifecycle`: SIGTERM, SIGSTOP and SIGCONT of a node process.
+//! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
+//!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
+//!   and the (ignored) failover benchmark.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
 //!   fencing of a deposed slave leader; the mirror-lag benchmark.
 
 mod api;
+mod cluster;
 mod concurrency;
 mod durability;
 mod errors;

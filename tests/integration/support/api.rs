@@ -13,6 +13,19 @@ use serde_json::{json, Value};
 
 use super::{ADMIN, DISPLAY, KIOSK, OPERATOR};
 
+/// How long a `try_*` request may take before it counts as failed.
+const TRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The value of an unlabelled metric in Prometheus text format (`None` when
+/// absent). Counters carry their `_total` suffix here.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once(' '))
+        .find(|(key, _)| *key == name)
+        .and_then(|(_, value)| value.trim().parse().ok())
+}
+
 /// A ticket as API.md shows it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Ticket {
@@ -46,6 +59,24 @@ pub struct CalledEntry {
     pub number: String,
     pub counter: String,
     pub called_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/cluster`: the group as its Redis saw it at one instant.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ClusterView {
+    pub node: String,
+    pub role: String,
+    pub group: String,
+    pub leader: Option<String>,
+    pub epoch: u64,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct MemberView {
+    pub id: String,
+    pub addr: String,
+    pub last_seen_ms: u64,
 }
 
 /// The error body of API.md.
@@ -314,6 +345,97 @@ impl ApiClient {
             .expect(Method::GET, &path, DISPLAY, None, StatusCode::OK)
             .await;
         board.called
+    }
+
+    // Failure-tolerant variants, for traffic that runs while nodes die:
+    // `Err` (with the reason) means "not acknowledged", never a panic.
+
+    /// Issues a ticket; `Ok` only on 201.
+    pub async fn try_issue(&self, branch: &str, service: &str) -> Result<Ticket, String> {
+        let path = format!("/api/v1/branches/{branch}/tickets");
+        let body = json!({"service": service});
+        let response = self
+            .http
+            .post(self.url(&path))
+            .bearer_auth(KIOSK)
+            .json(&body)
+            .timeout(TRY_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        if status != StatusCode::CREATED {
+            return Err(format!("POST {path} answered {status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("POST {path}: {e}: {text}"))
+    }
+
+    /// Calls the next ticket at a counter: `Ok(Some)` on 200, `Ok(None)` on
+    /// 204.
+    pub async fn try_call(&self, branch: &str, counter: &str) -> Result<Option<Ticket>, String> {
+        let path = format!("/api/v1/branches/{branch}/counters/{counter}/call");
+        let response = self
+            .http
+            .post(self.url(&path))
+            .bearer_auth(OPERATOR)
+            .timeout(TRY_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        match status {
+            StatusCode::OK => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("POST {path}: {e}: {text}")),
+            StatusCode::NO_CONTENT => Ok(None),
+            other => Err(format!("POST {path} answered {other}: {text}")),
+        }
+    }
+
+    // Cluster.
+
+    /// `GET /api/v1/cluster` (display).
+    pub async fn cluster(&self) -> ClusterView {
+        self.expect(
+            Method::GET,
+            "/api/v1/cluster",
+            DISPLAY,
+            None,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/cluster/fence-check` (admin), answered as it comes.
+    /// Sent on a new connection: right after a paused node resumes, its
+    /// keep-alive timer closes idle connections, and a pooled one could be
+    /// closed under this request.
+    pub async fn fence_check(&self) -> Response {
+        ApiClient::new(self.base_url.clone())
+            .request(
+                Method::POST,
+                "/api/v1/cluster/fence-check",
+                Some(ADMIN),
+                None,
+            )
+            .await
+    }
+
+    /// `GET /metrics` as text, or `None` when the node does not answer.
+    pub async fn metrics(&self) -> Option<String> {
+        let response = self
+            .http
+            .get(self.url("/metrics"))
+            .timeout(TRY_TIMEOUT)
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.text().await.ok()
     }
 
     /// The status of `GET /readyz`, or `None` when the node does not answer.

@@ -178,7 +178,18 @@ impl NodeProcess {
 
     /// SIGTERM (graceful stop) and wait for the exit, SIGKILL after `within`.
     pub async fn stop(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        self.terminate();
+        self.wait_exit(within).await
+    }
+
+    /// SIGTERM without waiting (a second one would make the node skip its
+    /// graceful drain, so wait with [`wait_exit`](Self::wait_exit)).
+    pub fn terminate(&self) {
         self.signal(libc::SIGTERM);
+    }
+
+    /// Waits for the process to exit; SIGKILL after `within` (then `None`).
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -1,0 +1,290 @@
+//! `Cluster`: a group of real `turnus` processes sharing one private
+//! [`RedisServer`], and `RedisProbe`, a direct synchronous Redis connection
+//! for watching the group's lease, epoch and branch keys with a finer time
+//! resolution than any HTTP endpoint gives.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::Value;
+
+use super::api::{metric_value, ApiClient};
+use super::eventually;
+use super::process::{NodeConfig, NodeProcess, START_WITHIN};
+use super::redis::RedisServer;
+
+/// The group every test node is in (the default).
+pub const GROUP: &str = "central";
+
+/// The leader's timing, passed as `TURNUS__LEADER__*`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub lease_ttl_ms: u64,
+    pub renew_interval_ms: u64,
+    pub renew_deadline_ms: u64,
+}
+
+impl Timing {
+    /// The shipped defaults (DESIGN.md §4).
+    pub const DEFAULT: Timing = Timing {
+        lease_ttl_ms: 3_000,
+        renew_interval_ms: 1_000,
+        renew_deadline_ms: 2_000,
+    };
+
+    /// Half the defaults, for tests that are not about the figures.
+    pub const SHORT: Timing = Timing {
+        lease_ttl_ms: 1_500,
+        renew_interval_ms: 500,
+        renew_deadline_ms: 1_000,
+    };
+
+    pub fn ttl(&self) -> Duration {
+        Duration::from_millis(self.lease_ttl_ms)
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("TURNUS__LEADER__LEASE_TTL_MS", self.lease_ttl_ms),
+            ("TURNUS__LEADER__RENEW_INTERVAL_MS", self.renew_interval_ms),
+            ("TURNUS__LEADER__RENEW_DEADLINE_MS", self.renew_deadline_ms),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_string()))
+        .collect()
+    }
+}
+
+/// A node of the group on `redis_url` with `timing`.
+pub fn node_config(id: &str, redis_url: &str, timing: Timing) -> NodeConfig {
+    let mut config = NodeConfig::new(id).redis(redis_url);
+    config.env.extend(timing.env());
+    config
+}
+
+/// The lease value `node|epoch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub node: String,
+    pub epoch: u64,
+}
+
+impl Lease {
+    fn parse(value: &str) -> Lease {
+        let (node, epoch) = value
+            .rsplit_once('|')
+            .unwrap_or_else(|| panic!("lease value {value:?} is not node|epoch"));
+        Lease {
+            node: node.to_owned(),
+            epoch: epoch
+                .parse()
+                .unwrap_or_else(|e| panic!("lease value {value:?}: {e}")),
+        }
+    }
+}
+
+/// A direct connection to the group's Redis. Each call is one quick round
+/// trip on loopback, so blocking the test's thread for it is harmless.
+pub struct RedisProbe {
+    conn: redis::Connection,
+}
+
+impl RedisProbe {
+    pub fn connect(url: &str) -> RedisProbe {
+        let conn = redis::Client::open(url)
+            .and_then(|client| client.get_connection())
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        RedisProbe { conn }
+    }
+
+    pub fn get(&mut self, key: &str) -> Option<String> {
+        redis::cmd("GET")
+            .arg(key)
+            .query(&mut self.conn)
+            .unwrap_or_else(|e| panic!("GET {key}: {e}"))
+    }
+
+    /// Who holds the group's lease now.
+    pub fn lease(&mut self) -> Option<Lease> {
+        self.get(&format!("turnus:g:{{{GROUP}}}:lease"))
+            .map(|v| Lease::parse(&v))
+    }
+
+    /// The lease and its remaining time to live in ms, read together.
+    pub fn lease_with_pttl(&mut self) -> Option<(Lease, u64)> {
+        let key = format!("turnus:g:{{{GROUP}}}:lease");
+        let (value, pttl): (Option<String>, i64) = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(&key)
+            .cmd("PTTL")
+            .arg(&key)
+            .query(&mut self.conn)
+            .unwrap_or_else(|e| panic!("GET/PTTL {key}: {e}"));
+        value.map(|v| (Lease::parse(&v), u64::try_from(pttl).unwrap_or(0)))
+    }
+
+    /// The group's fencing epoch (0 before any leader).
+    pub fn epoch(&mut self) -> u64 {
+        self.get(&format!("turnus:g:{{{GROUP}}}:epoch"))
+            .map_or(0, |v| v.parse().expect("a numeric epoch"))
+    }
+
+    /// The last business day closed for `branch` (days since 1970-01-01).
+    pub fn closed_day(&mut self, branch: &str) -> Option<i64> {
+        self.get(&format!("turnus:b:{{{branch}}}:closed-day"))
+            .map(|v| v.parse().expect("a numeric day"))
+    }
+
+    /// Every event in the branch's outbox stream, oldest first.
+    pub fn outbox(&mut self, branch: &str) -> Vec<Value> {
+        let key = format!("turnus:b:{{{branch}}}:outbox");
+        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg(&key)
+            .arg("-")
+            .arg("+")
+            .query(&mut self.conn)
+            .unwrap_or_else(|e| panic!("XRANGE {key}: {e}"));
+        entries
+            .into_iter()
+            .map(|(id, fields)| {
+                let json = fields
+                    .chunks(2)
+                    .find(|pair| pair[0] == "e")
+                    .map(|pair| pair[1].clone())
+                    .unwrap_or_else(|| panic!("outbox entry {id} has no field e: {fields:?}"));
+                serde_json::from_str(&json).unwrap_or_else(|e| panic!("event {json}: {e}"))
+            })
+            .collect()
+    }
+}
+
+/// Whether the node's `/metrics` says it leads (`None`: no answer).
+pub async fn reports_leading(api: &ApiClient) -> Option<bool> {
+    let text = api.metrics().await?;
+    Some(metric_value(&text, "turnus_leader")? == 1.0)
+}
+
+/// Waits until `api` serves configuration `version` (nodes load it from
+/// Redis on their own).
+pub async fn wait_config(api: &ApiClient, branch: &str, version: u64) {
+    eventually(
+        &format!("{} to serve config version {version}", api.base_url),
+        Duration::from_secs(30),
+        || async move {
+            let response = api
+                .request(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/branches/{branch}"),
+                    Some(super::DISPLAY),
+                    None,
+                )
+                .await;
+            if !response.status().is_success() {
+                return None;
+            }
+            let body: Value = response.json().await.ok()?;
+            (body["config_version"].as_u64() >= Some(version)).then_some(())
+        },
+    )
+    .await;
+}
+
+/// The group: nodes (dropped first, so their logs print while Redis is
+/// still up), the Redis, and a probe on it.
+pub struct Cluster {
+    pub nodes: Vec<NodeProcess>,
+    configs: Vec<NodeConfig>,
+    pub probe: RedisProbe,
+    pub timing: Timing,
+    _redis: RedisServer,
+}
+
+impl Cluster {
+    /// Starts one node per id, all on a fresh Redis, and waits until each
+    /// is ready.
+    pub async fn start(ids: &[&str], timing: Timing) -> Cluster {
+        let redis = RedisServer::start();
+        let configs: Vec<NodeConfig> = ids
+            .iter()
+            .map(|id| node_config(id, &redis.url(), timing))
+            .collect();
+        let mut nodes: Vec<NodeProcess> = configs.iter().cloned().map(NodeProcess::start).collect();
+        join_all(nodes.iter_mut().map(|n| n.wait_ready(START_WITHIN))).await;
+        Cluster {
+            nodes,
+            configs,
+            probe: RedisProbe::connect(&redis.url()),
+            timing,
+            _redis: redis,
+        }
+    }
+
+    pub fn node(&self, id: &str) -> &NodeProcess {
+        &self.nodes[self.index(id)]
+    }
+
+    pub fn node_mut(&mut self, id: &str) -> &mut NodeProcess {
+        let index = self.index(id);
+        &mut self.nodes[index]
+    }
+
+    fn index(&self, id: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.id() == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    /// Replaces node `id` (dead by now) with a fresh process of the same
+    /// configuration, and waits until it is ready.
+    pub async fn restart(&mut self, id: &str) {
+        let index = self.index(id);
+        self.nodes[index].kill();
+        let config = self.configs[index].clone();
+        self.nodes[index] = NodeProcess::start_ready(config).await;
+    }
+
+    /// Waits until some node holds the lease.
+    pub async fn wait_leader(&mut self, within: Duration) -> Lease {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(lease) = self.probe.lease() {
+                return lease;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no node took the lease within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Polls the lease every `every` until a node other than `old.node`
+    /// holds it; returns that lease and the moment it was first seen.
+    pub async fn wait_new_leader(
+        &mut self,
+        old: &Lease,
+        within: Duration,
+        every: Duration,
+    ) -> (Lease, Instant) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(lease) = self.probe.lease() {
+                if lease.node != old.node {
+                    assert!(
+                        lease.epoch > old.epoch,
+                        "new leader {lease:?} with an epoch not above {old:?}"
+                    );
+                    return (lease, Instant::now());
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no node replaced leader {old:?} within {within:?} (lease now {:?})",
+                self.probe.lease()
+            );
+            tokio::time::sleep(every).await;
+        }
+    }
+}
