@@ -8,7 +8,7 @@
 //! leader changes at that moment: either the old leader's script ran (and the
 //! new one finds the marker) or it did not (and the new one runs it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ pub struct DayCloser {
     epoch: Option<u64>,
     /// Branch → the last day known closed (saves a script call per second).
     closed_through: HashMap<Id, i64>,
+    /// Branches whose fence this term has raised.
+    fenced_branches: HashSet<Id>,
     in_flight: bool,
 }
 
@@ -53,6 +55,7 @@ impl DayCloser {
             metrics,
             epoch: None,
             closed_through: HashMap::new(),
+            fenced_branches: HashSet::new(),
             in_flight: false,
         }
     }
@@ -88,8 +91,16 @@ impl DayCloser {
             return;
         }
         let now = Utc::now();
-        let due: Vec<(Id, i64, i64)> = self
-            .served()
+        let served = self.served();
+        // Branches this term has not fenced yet: all of them right after
+        // taking the lease, later any branch added since. Raising the fence
+        // first means the previous leader's writes there are refused.
+        let unfenced: Vec<Id> = served
+            .iter()
+            .filter(|b| !self.fenced_branches.contains(&b.id))
+            .map(|b| b.id.clone())
+            .collect();
+        let due: Vec<(Id, i64, i64)> = served
             .iter()
             .filter_map(|b| {
                 let close_time = parse_close_time(&b.close_time)?;
@@ -98,24 +109,40 @@ impl DayCloser {
                 (known < day).then(|| (b.id.clone(), day, cutoff.timestamp_micros()))
             })
             .collect();
-        if due.is_empty() {
+        if unfenced.is_empty() && due.is_empty() {
             return;
         }
         self.in_flight = true;
         let store = self.store.clone();
         ctx.spawn(
             async move {
-                let mut results = Vec::new();
+                let mut raised = Vec::new();
+                for branch in unfenced {
+                    let result = store.raise_branch_fence(&branch, epoch).await;
+                    raised.push((branch, result));
+                }
+                let mut closed = Vec::new();
                 for (branch, day, cutoff_us) in due {
                     let result = store.close_day(&branch, epoch, day, cutoff_us).await;
-                    results.push((branch, day, result));
+                    closed.push((branch, day, result));
                 }
-                results
+                (raised, closed)
             }
             .into_actor(self)
-            .map(|results, closer, _| {
+            .map(|(raised, closed), closer, _| {
                 closer.in_flight = false;
-                for (branch, day, result) in results {
+                for (branch, result) in raised {
+                    match result {
+                        Ok(()) => {
+                            closer.fenced_branches.insert(branch);
+                        }
+                        Err(StoreError::Fenced { held, current }) => closer.fenced(held, current),
+                        Err(e) => {
+                            tracing::warn!(%branch, error = %e, "cannot raise the branch fence")
+                        }
+                    }
+                }
+                for (branch, day, result) in closed {
                     match result {
                         Ok(CloseOutcome::Closed(n)) => {
                             tracing::info!(%branch, day, closed = n, "closed the business day");
@@ -149,35 +176,8 @@ impl Handler<LeadershipGained> for DayCloser {
     fn handle(&mut self, msg: LeadershipGained, ctx: &mut Context<Self>) {
         self.epoch = Some(msg.epoch);
         self.closed_through.clear();
-        // Raise every served branch's fence first, so the previous leader's
-        // branch writes are refused from now on.
-        let store = self.store.clone();
-        let branches: Vec<Id> = self.served().iter().map(|b| b.id.clone()).collect();
-        let epoch = msg.epoch;
-        ctx.spawn(
-            async move {
-                let mut refused = None;
-                for branch in branches {
-                    match store.raise_branch_fence(&branch, epoch).await {
-                        Ok(()) => {}
-                        Err(StoreError::Fenced { held, current }) => {
-                            refused = Some((held, current))
-                        }
-                        Err(e) => {
-                            tracing::warn!(%branch, error = %e, "cannot raise the branch fence")
-                        }
-                    }
-                }
-                refused
-            }
-            .into_actor(self)
-            .map(|refused, closer, ctx| {
-                if let Some((held, current)) = refused {
-                    closer.fenced(held, current);
-                }
-                closer.check(ctx);
-            }),
-        );
+        self.fenced_branches.clear();
+        self.check(ctx);
     }
 }
 

@@ -8,5 +8,5 @@
 local P = KEYS[1]
 local held = tonumber(ARGV[1])
 local fence = tonumber(redis.call('GET', P .. 'fence') or '0')
-if held < fence then return { 'fenced', tostring(fence) } end
+if held < 1 or held < fence then return { 'fenced', tostring(fence) } end
 if held > fence then redis.call('SET', P .. 'fence', held) end

@@ -4,4 +4,5 @@
 local G = KEYS[1]
 local held = tonumber(ARGV[1])
 local current = tonumber(redis.call('GET', G .. 'epoch') or '0')
-if held ~= current then return { 'fenced', tostring(current) } end
+-- Epoch 0 is never a leader's (INCR starts at 1), even before any leader.
+if held < 1 or held ~= current then return { 'fenced', tostring(current) } end
