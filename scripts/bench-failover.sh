@@ -8,5 +8,6 @@
 #   FAILOVER_TRIALS=20 scripts/bench-failover.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-redis.sh
 exec cargo test --release --test integration -- \
     --ignored --exact cluster::failover_timing --nocapture "$@"

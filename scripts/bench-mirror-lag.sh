@@ -10,4 +10,5 @@
 # Extra arguments go to the test binary (e.g. --test-threads=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-redis.sh
 exec cargo test --release --test integration -- --ignored --nocapture --exact slave::lag::mirror_lag "$@"
