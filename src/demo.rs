@@ -153,7 +153,8 @@ pub fn banner(settings: &crate::settings::Settings, port: u16) -> String {
     );
     format!(
         r#"
-turnus is running at {base}  (demo branches: main, paulista; stop with Ctrl-C)
+turnus is running at {base}  (stop with Ctrl-C)
+  demo branches: main, paulista (served here); porto (served by slave group north, see cluster/local.sh)
 
   health        {base}/healthz   {base}/readyz   {base}/metrics
   API document  {base}/api/v1/openapi.json
