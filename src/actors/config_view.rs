@@ -96,23 +96,31 @@ impl ConfigView {
         self.handle.current().map(|s| s.version)
     }
 
+    /// Loads the configuration and applies it; resolves to whether it loaded.
+    fn load(&mut self) -> impl ActorFuture<Self, Output = bool> + 'static {
+        let (store, group) = (self.store.clone(), self.group.clone());
+        async move { store.load_config(&group).await }
+            .into_actor(self)
+            .map(|result, view, _| match result {
+                Ok(snapshot) => {
+                    view.apply(snapshot);
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot load configuration");
+                    false
+                }
+            })
+    }
+
+    /// A background reload; at most one runs at a time.
     fn reload(&mut self, ctx: &mut Context<Self>) {
         if self.loading {
             return;
         }
         self.loading = true;
-        let (store, group) = (self.store.clone(), self.group.clone());
-        ctx.spawn(
-            async move { store.load_config(&group).await }
-                .into_actor(self)
-                .map(|result, view, _| {
-                    view.loading = false;
-                    match result {
-                        Ok(snapshot) => view.apply(snapshot),
-                        Err(e) => tracing::warn!(error = %e, "cannot load configuration"),
-                    }
-                }),
-        );
+        let load = self.load().map(|_, view, _| view.loading = false);
+        ctx.spawn(load);
     }
 
     fn apply(&mut self, mut snapshot: ConfigSnapshot) {
@@ -220,20 +228,6 @@ pub struct LoadNow;
 impl Handler<LoadNow> for ConfigView {
     type Result = ResponseActFuture<Self, bool>;
     fn handle(&mut self, _: LoadNow, _: &mut Context<Self>) -> Self::Result {
-        let (store, group) = (self.store.clone(), self.group.clone());
-        Box::pin(
-            async move { store.load_config(&group).await }
-                .into_actor(self)
-                .map(|result, view, _| match result {
-                    Ok(snapshot) => {
-                        view.apply(snapshot);
-                        true
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot load configuration");
-                        false
-                    }
-                }),
-        )
+        Box::pin(self.load())
     }
 }

@@ -271,17 +271,25 @@ impl Leader {
     }
 
     fn step_down(&mut self, ctx: &mut Context<Self>, why: &str) {
-        if let State::Leading { holder, .. } = &self.state {
+        if let Some(holder) = self.relinquish(State::Follower) {
             tracing::warn!(epoch = holder.epoch, why, "stepping down as leader");
-            self.state = State::Follower;
-            self.status.set(false, self.status.epoch());
-            self.metrics.leader.set(0);
-            for subscriber in &self.lost {
-                subscriber.do_send(LeadershipLost);
-            }
             let retry = self.jittered_retry();
             self.schedule(ctx, retry);
         }
+    }
+
+    /// Moves to `next`; if this node was leading, marks it no longer leader
+    /// everywhere (status, metric, subscribers) and returns the lease it held.
+    fn relinquish(&mut self, next: State) -> Option<LeaseHolder> {
+        let State::Leading { holder, .. } = std::mem::replace(&mut self.state, next) else {
+            return None;
+        };
+        self.status.set(false, holder.epoch);
+        self.metrics.leader.set(0);
+        for subscriber in &self.lost {
+            subscriber.do_send(LeadershipLost);
+        }
+        Some(holder)
     }
 }
 
@@ -330,22 +338,11 @@ pub struct Release;
 impl Handler<Release> for Leader {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: Release, ctx: &mut Context<Self>) -> Self::Result {
-        let previous = std::mem::replace(&mut self.state, State::Stopped);
         if let Some(handle) = self.next_attempt.take() {
             ctx.cancel_future(handle);
         }
+        let holder = self.relinquish(State::Stopped);
         let (store, group) = (self.store.clone(), self.group.clone());
-        let holder = match previous {
-            State::Leading { holder, .. } => Some(holder),
-            _ => None,
-        };
-        if holder.is_some() {
-            self.status.set(false, self.status.epoch());
-            self.metrics.leader.set(0);
-            for subscriber in &self.lost {
-                subscriber.do_send(LeadershipLost);
-            }
-        }
         Box::pin(
             async move {
                 if let Some(holder) = holder {

@@ -185,9 +185,7 @@ impl Handler<Recall> for TicketQueue {
             let event = store.recall(&branch.id, &counter).await?;
             event
                 .map(|e| e.ticket(branch.id.as_str()))
-                .ok_or(QueueError::NoCurrentTicket {
-                    counter: counter.to_string(),
-                })
+                .ok_or_else(|| no_current_ticket(&counter))
         })
     }
 }
@@ -202,9 +200,7 @@ impl Handler<FinishCurrent> for TicketQueue {
             let event = store.finish(&branch.id, &counter, msg.outcome).await?;
             event
                 .map(|e| e.ticket(branch.id.as_str()))
-                .ok_or(QueueError::NoCurrentTicket {
-                    counter: counter.to_string(),
-                })
+                .ok_or_else(|| no_current_ticket(&counter))
         })
     }
 }
@@ -221,9 +217,7 @@ impl Handler<Transfer> for TicketQueue {
             }
             let view = store.transfer(&branch.id, &counter, &msg.service).await?;
             view.map(|v| with_estimate(&branch, v))
-                .ok_or(QueueError::NoCurrentTicket {
-                    counter: counter.to_string(),
-                })
+                .ok_or_else(|| no_current_ticket(&counter))
         })
     }
 }
@@ -296,6 +290,12 @@ fn unknown_service(branch: &Branch, service: &Id) -> QueueError {
 fn unknown_counter(branch: &Branch, counter: &Id) -> QueueError {
     QueueError::UnknownCounter {
         branch: branch.id.to_string(),
+        counter: counter.to_string(),
+    }
+}
+
+fn no_current_ticket(counter: &Id) -> QueueError {
+    QueueError::NoCurrentTicket {
         counter: counter.to_string(),
     }
 }

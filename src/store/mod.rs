@@ -179,12 +179,6 @@ impl Store {
         redis::cmd("PING").query_async::<()>(&mut conn).await?;
         Ok(())
     }
-
-    /// A dedicated subscriber connection (pub/sub cannot share the
-    /// multiplexed one).
-    pub async fn subscriber(&self) -> StoreResult<redis::aio::PubSub> {
-        Ok(self.client.get_async_pubsub().await?)
-    }
 }
 
 /// A received pub/sub message: channel and payload.
@@ -214,15 +208,16 @@ pub(crate) fn strings(value: Value) -> StoreResult<Vec<String>> {
 }
 
 impl Store {
-    /// Subscribes to `patterns` and `channels` on a dedicated connection.
-    /// The stream ends when the connection drops.
+    /// Subscribes to `patterns` and `channels` on a dedicated connection
+    /// (pub/sub cannot share the multiplexed one). The stream ends when the
+    /// connection drops.
     pub async fn subscribe(
         &self,
         patterns: &[String],
         channels: &[String],
     ) -> StoreResult<futures::stream::BoxStream<'static, Message>> {
         use futures::StreamExt;
-        let mut pubsub = self.subscriber().await?;
+        let mut pubsub = self.client.get_async_pubsub().await?;
         for pattern in patterns {
             pubsub.psubscribe(pattern).await?;
         }
