@@ -20,7 +20,7 @@ use crate::actors::{
 };
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
-use crate::settings::{Role, Settings};
+use crate::settings::{NodeRole, Settings};
 use crate::store::embedded::EmbeddedRedis;
 use crate::store::Store;
 
@@ -74,7 +74,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let config = ConfigHandle::default();
         let queues = TicketQueues::default();
-        let is_master = settings.node.role == Role::Master;
+        let is_master = settings.node.role == NodeRole::Master;
         match store.ensure_noeviction().await {
             Ok(policy) if policy == "noeviction" => {}
             Ok(policy) => tracing::error!(
@@ -133,13 +133,13 @@ impl Application {
             gained: day_closer.clone().recipient(),
             lost: day_closer.recipient(),
         });
-        if settings.node.role == Role::Slave {
-            let peer = crate::peer::PeerClient::new(
+        if settings.node.role == NodeRole::Slave {
+            let upstream = crate::upstream::UpstreamClient::new(
                 settings.upstream.master_urls.clone(),
                 settings.upstream.token.clone(),
             );
             let mirror =
-                ConfigMirror::new(store.clone(), group.clone(), peer, metrics.clone()).start();
+                ConfigMirror::new(store.clone(), group.clone(), upstream, metrics.clone()).start();
             leader.do_send(SubscribeLeadership {
                 gained: mirror.clone().recipient(),
                 lost: mirror.recipient(),

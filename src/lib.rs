@@ -12,7 +12,8 @@
 //! - [`http`]: actix-web handlers, auth, errors, OpenAPI.
 //! - [`settings`]: typed node configuration.
 //! - [`app`]: wiring it all into an [`app::Application`].
-//! - [`peer`]: the HTTP client a slave group uses to reach its master.
+//! - [`upstream`]: the HTTP client a slave group uses to reach its master
+//!   group (the server side of that protocol is `http::mirror`).
 //! - [`metrics`], [`demo`]: Prometheus metrics; configuration import.
 
 pub mod actors;
@@ -21,6 +22,6 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod metrics;
-pub mod peer;
 pub mod settings;
 pub mod store;
+pub mod upstream;

@@ -28,17 +28,17 @@ pub struct Settings {
 /// serves branches from a mirror.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub enum NodeRole {
     #[default]
     Master,
     Slave,
 }
 
-impl fmt::Display for Role {
+impl fmt::Display for NodeRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Role::Master => "master",
-            Role::Slave => "slave",
+            NodeRole::Master => "master",
+            NodeRole::Slave => "slave",
         })
     }
 }
@@ -48,7 +48,7 @@ impl fmt::Display for Role {
 pub struct NodeSettings {
     /// Unique node name; empty means host name and port.
     pub id: String,
-    pub role: Role,
+    pub role: NodeRole,
     pub group: String,
     pub data_dir: PathBuf,
 }
@@ -57,7 +57,7 @@ impl Default for NodeSettings {
     fn default() -> Self {
         NodeSettings {
             id: String::new(),
-            role: Role::Master,
+            role: NodeRole::Master,
             group: "central".to_owned(),
             data_dir: PathBuf::from("data"),
         }
@@ -308,7 +308,7 @@ impl Settings {
                 l.renew_deadline_ms, l.lease_ttl_ms
             ));
         }
-        if self.node.role == Role::Slave {
+        if self.node.role == NodeRole::Slave {
             if self.upstream.master_urls.is_empty() {
                 problems
                     .push("upstream.master_urls: a slave needs at least one master URL".to_owned());
@@ -396,7 +396,7 @@ mod tests {
     fn defaults_are_valid() {
         let s = Settings::load(None, &HashMap::new()).expect("defaults load");
         assert_eq!(s.leader.lease_ttl_ms, 3000);
-        assert_eq!(s.node.role, Role::Master);
+        assert_eq!(s.node.role, NodeRole::Master);
         assert!(s.redis.url.is_empty());
     }
 

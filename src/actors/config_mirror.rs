@@ -19,9 +19,9 @@ use actix::prelude::*;
 use super::leader::{LeadershipGained, LeadershipLost};
 use crate::domain::Id;
 use crate::metrics::Metrics;
-use crate::peer::{PeerClient, PeerError};
 use crate::store::mirror::MirrorOutcome;
 use crate::store::{Store, StoreError};
+use crate::upstream::{UpstreamClient, UpstreamError};
 
 /// How long one long-poll waits at the master. Short enough that a
 /// connection that hangs without being reset is noticed within about
@@ -35,7 +35,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct ConfigMirror {
     store: Store,
     group: Id,
-    peer: Option<PeerClient>,
+    peer: Option<UpstreamClient>,
     metrics: Arc<Metrics>,
     epoch: Option<u64>,
     /// Bumped on every leadership change, so a poll started under an old
@@ -50,7 +50,7 @@ enum Round {
     /// Applied, unchanged or already had it: poll again at once.
     Contact,
     /// No master node answered, or the master refused.
-    Failed(PeerError),
+    Failed(UpstreamError),
     /// The group has a newer leader.
     Fenced,
     /// Our own Redis failed.
@@ -58,7 +58,7 @@ enum Round {
 }
 
 impl ConfigMirror {
-    pub fn new(store: Store, group: Id, peer: PeerClient, metrics: Arc<Metrics>) -> Self {
+    pub fn new(store: Store, group: Id, peer: UpstreamClient, metrics: Arc<Metrics>) -> Self {
         ConfigMirror {
             store,
             group,
@@ -136,7 +136,7 @@ async fn mirror_round(
     store: &Store,
     group: &Id,
     epoch: u64,
-    peer: &mut PeerClient,
+    peer: &mut UpstreamClient,
     metrics: &Metrics,
 ) -> Round {
     let since = match store.config_version(group).await {

@@ -16,7 +16,7 @@ use crate::settings::AuthSettings;
 
 /// The roles tokens are configured for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum TokenRole {
     Admin,
     Operator,
     Kiosk,
@@ -24,27 +24,27 @@ pub enum Role {
     Peer,
 }
 
-impl Role {
+impl TokenRole {
     /// `admin` may do everything an operator, kiosk or display may; the
     /// node-to-node `peer` role is separate.
-    pub fn allows(self, needed: Role) -> bool {
-        self == needed || (self == Role::Admin && needed != Role::Peer)
+    pub fn allows(self, needed: TokenRole) -> bool {
+        self == needed || (self == TokenRole::Admin && needed != TokenRole::Peer)
     }
 }
 
 /// Token → role.
 #[derive(Debug, Clone, Default)]
-pub struct Tokens(HashMap<String, Role>);
+pub struct Tokens(HashMap<String, TokenRole>);
 
 impl Tokens {
     pub fn from_settings(auth: &AuthSettings) -> Tokens {
         let mut map = HashMap::new();
         for (tokens, role) in [
-            (&auth.admin_tokens, Role::Admin),
-            (&auth.operator_tokens, Role::Operator),
-            (&auth.kiosk_tokens, Role::Kiosk),
-            (&auth.display_tokens, Role::Display),
-            (&auth.peer_tokens, Role::Peer),
+            (&auth.admin_tokens, TokenRole::Admin),
+            (&auth.operator_tokens, TokenRole::Operator),
+            (&auth.kiosk_tokens, TokenRole::Kiosk),
+            (&auth.display_tokens, TokenRole::Display),
+            (&auth.peer_tokens, TokenRole::Peer),
         ] {
             for token in tokens {
                 map.insert(token.clone(), role);
@@ -53,7 +53,7 @@ impl Tokens {
         Tokens(map)
     }
 
-    fn role_of(&self, req: &HttpRequest) -> Option<Role> {
+    fn role_of(&self, req: &HttpRequest) -> Option<TokenRole> {
         let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
         let token = header.to_str().ok()?.strip_prefix("Bearer ")?.trim();
         self.0.get(token).copied()
@@ -62,7 +62,7 @@ impl Tokens {
 
 /// A role an endpoint requires.
 pub trait Required {
-    const ROLE: Role;
+    const ROLE: TokenRole;
 }
 
 macro_rules! required {
@@ -70,7 +70,7 @@ macro_rules! required {
         #[doc = concat!("Requires the `", stringify!($role), "` role (or admin).")]
         pub struct $name;
         impl Required for $name {
-            const ROLE: Role = Role::$role;
+            const ROLE: TokenRole = TokenRole::$role;
         }
     )*};
 }
@@ -102,12 +102,17 @@ mod tests {
 
     #[test]
     fn admin_covers_all_but_peer() {
-        for needed in [Role::Admin, Role::Operator, Role::Kiosk, Role::Display] {
-            assert!(Role::Admin.allows(needed));
+        for needed in [
+            TokenRole::Admin,
+            TokenRole::Operator,
+            TokenRole::Kiosk,
+            TokenRole::Display,
+        ] {
+            assert!(TokenRole::Admin.allows(needed));
         }
-        assert!(!Role::Admin.allows(Role::Peer));
-        assert!(!Role::Kiosk.allows(Role::Operator));
-        assert!(!Role::Display.allows(Role::Kiosk));
-        assert!(Role::Peer.allows(Role::Peer));
+        assert!(!TokenRole::Admin.allows(TokenRole::Peer));
+        assert!(!TokenRole::Kiosk.allows(TokenRole::Operator));
+        assert!(!TokenRole::Display.allows(TokenRole::Kiosk));
+        assert!(TokenRole::Peer.allows(TokenRole::Peer));
     }
 }

@@ -70,8 +70,8 @@ async fn cluster(
         .await?;
     state.metrics.members.set(view.members.len() as i64);
     let upstream = match state.role {
-        crate::settings::Role::Master => None,
-        crate::settings::Role::Slave => Some(upstream(&state).await?),
+        crate::settings::NodeRole::Master => None,
+        crate::settings::NodeRole::Slave => Some(upstream(&state).await?),
     };
     Ok(HttpResponse::Ok().json(ClusterView {
         node: state.node_id.clone(),

@@ -11,9 +11,9 @@ pub mod cluster;
 pub mod error;
 pub mod events;
 pub mod middleware;
+pub mod mirror;
 pub mod openapi;
 pub mod ops;
-pub mod peer;
 
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ use crate::actors::{ConfigHandle, ConfigView, EventHub, LeaderStatus, TicketQueu
 use crate::domain::config::ConfigSnapshot;
 use crate::domain::Id;
 use crate::metrics::Metrics;
-use crate::settings::Role as NodeRole;
+use crate::settings::NodeRole;
 use crate::store::Store;
 pub use auth::Tokens;
 pub use error::ApiError;
@@ -112,7 +112,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     branches::configure(cfg);
     events::configure(cfg);
     cluster::configure(cfg);
-    peer::configure(cfg);
+    mirror::configure(cfg);
 }
 
 /// The answer to an unknown path.

@@ -6,7 +6,7 @@ use actix_web::{get, web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, branches, cluster, events, ops, peer};
+use super::{admin, branches, cluster, events, mirror, ops};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(openapi_json);
@@ -38,7 +38,7 @@ impl Modify for BearerAuth {
         branches::queues, branches::display,
         events::branch_events,
         cluster::cluster, cluster::fence_check,
-        peer::mirror_config,
+        mirror::mirror_config,
     )
 )]
 pub struct ApiDoc;

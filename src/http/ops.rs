@@ -59,7 +59,7 @@ async fn refresh_gauges(state: &AppState) {
     if !up {
         return;
     }
-    if state.role == crate::settings::Role::Slave {
+    if state.role == crate::settings::NodeRole::Slave {
         if let Ok(record) = state.store.upstream(&state.group).await {
             state
                 .metrics

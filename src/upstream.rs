@@ -11,7 +11,7 @@ use crate::domain::{Branch, Id};
 
 /// Why no master node answered.
 #[derive(Debug, thiserror::Error)]
-pub enum PeerError {
+pub enum UpstreamError {
     #[error("no master node answered: {0}")]
     Unreachable(String),
     #[error("the master refused the request: {status} {body}")]
@@ -25,21 +25,21 @@ pub struct ConfigSnapshotBody {
     pub branches: Vec<Branch>,
 }
 
-pub struct PeerClient {
+pub struct UpstreamClient {
     client: reqwest::Client,
     urls: Vec<String>,
     token: String,
     preferred: usize,
 }
 
-impl PeerClient {
-    pub fn new(urls: Vec<String>, token: String) -> PeerClient {
+impl UpstreamClient {
+    pub fn new(urls: Vec<String>, token: String) -> UpstreamClient {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_default();
-        PeerClient {
+        UpstreamClient {
             client,
             urls: urls
                 .into_iter()
@@ -62,7 +62,7 @@ impl PeerClient {
         group: &Id,
         since: u64,
         wait_s: u64,
-    ) -> Result<Option<ConfigSnapshotBody>, PeerError> {
+    ) -> Result<Option<ConfigSnapshotBody>, UpstreamError> {
         let mut failures = Vec::new();
         for attempt in 0..self.urls.len() {
             let index = (self.preferred + attempt) % self.urls.len();
@@ -85,7 +85,7 @@ impl PeerClient {
                 Ok(r) if r.status().is_success() => {
                     self.preferred = index;
                     return r.json::<ConfigSnapshotBody>().await.map(Some).map_err(|e| {
-                        PeerError::Unreachable(format!("{url}: unreadable body: {e}"))
+                        UpstreamError::Unreachable(format!("{url}: unreadable body: {e}"))
                     });
                 }
                 Ok(r) if r.status().is_client_error() => {
@@ -93,12 +93,12 @@ impl PeerClient {
                     // node will say the same.
                     let status = r.status().as_u16();
                     let body = r.text().await.unwrap_or_default();
-                    return Err(PeerError::Refused { status, body });
+                    return Err(UpstreamError::Refused { status, body });
                 }
                 Ok(r) => failures.push(format!("{}: {}", self.urls[index], r.status())),
                 Err(e) => failures.push(format!("{}: {e}", self.urls[index])),
             }
         }
-        Err(PeerError::Unreachable(failures.join("; ")))
+        Err(UpstreamError::Unreachable(failures.join("; ")))
     }
 }
