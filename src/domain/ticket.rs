@@ -92,6 +92,16 @@ pub struct TicketEvent {
     /// For `ticket-transferred`: the service it left.
     #[serde(default)]
     pub from_service: Option<String>,
+    /// For `ticket-transferred`: the counter it left and when that counter
+    /// had called it (the transaction the transfer ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_counter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_called_ms: Option<i64>,
+    /// For `ticket-called`: this is the ticket's first call (not a call
+    /// after a transfer). Statistics count the wait only then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_call: bool,
     /// When the event happened.
     pub ts_ms: i64,
 }

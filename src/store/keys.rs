@@ -20,6 +20,14 @@
 //! | `queues` | set | services that ever had a queue (the day close walks them) |
 //! | `fence` | string | highest leader epoch that wrote here (fenced writes) |
 //! | `closed-day` | string | last business day closed |
+//! | `outbox-source` | string | the outbox's source identity (random; re-created with its history) |
+//! | `stats-wm` | hash | source → stream id of the last event applied to the rollups here |
+//! | `stats-shipped` | hash | slave: source → stream id the master acknowledged |
+//! | `stats-epoch` | hash | master: group → highest epoch that shipped this branch's events |
+//! | `stats-meta` | hash | `through_ms`, `last_report_ms`, `group`, `applied` |
+//! | `st:<day>` | hash | rollups of one business day (`domain::stats`), expiring after 410 days |
+//! | `st-waiting` | sorted set | `<service>|<ticket>` waiting now, scored by issue ms |
+//! | `st-current` | hash | counter → its open transaction |
 //!
 //! | key (after the group prefix) | type | what |
 //! |---|---|---|
@@ -32,6 +40,7 @@
 //! | `member-addr` | hash | node → advertised URL |
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
 
+use crate::domain::stats::RollupKey;
 use crate::domain::Id;
 
 /// `turnus:b:{<branch>}:`
@@ -42,6 +51,30 @@ pub fn branch_prefix(branch: &Id) -> String {
 /// `turnus:g:{<group>}:`
 pub fn group_prefix(group: &Id) -> String {
     format!("turnus:g:{{{group}}}:")
+}
+
+/// The suffix (after the branch prefix) of a statistics rollup key.
+pub fn rollup_suffix(key: &RollupKey) -> String {
+    match key {
+        RollupKey::Day(day) => format!("st:{day}"),
+        RollupKey::Waiting => "st-waiting".to_owned(),
+        RollupKey::Current => "st-current".to_owned(),
+    }
+}
+
+/// A branch's rollup key.
+pub fn rollup(branch: &Id, key: &RollupKey) -> String {
+    format!("{}{}", branch_prefix(branch), rollup_suffix(key))
+}
+
+/// A branch's outbox stream.
+pub fn outbox(branch: &Id) -> String {
+    format!("{}outbox", branch_prefix(branch))
+}
+
+/// A branch's statistics bookkeeping (`stats-meta`).
+pub fn stats_meta(branch: &Id) -> String {
+    format!("{}stats-meta", branch_prefix(branch))
 }
 
 /// The pattern of every branch's event channel.

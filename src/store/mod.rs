@@ -11,6 +11,7 @@ pub mod embedded;
 pub mod fenced;
 pub mod keys;
 pub mod mirror;
+pub mod stats;
 pub mod tickets;
 
 use std::sync::Arc;
@@ -66,7 +67,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
-fn branch_script(body: &str) -> Script {
+pub(crate) fn branch_script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}\n{body}"))
 }
 
@@ -93,6 +94,7 @@ pub(crate) struct Scripts {
     pub close_day: Script,
     pub mirror_apply: Script,
     pub upstream_status: Script,
+    pub stats: stats::StatsScripts,
 }
 
 impl Scripts {
@@ -120,6 +122,7 @@ impl Scripts {
             close_day: fenced::branch_fenced(include_str!("lua/close_day.lua")),
             mirror_apply,
             upstream_status,
+            stats: stats::StatsScripts::new(),
         }
     }
 }
@@ -130,6 +133,7 @@ pub fn script_source(name: &str) -> Option<String> {
     let body = match name {
         "issue" => include_str!("lua/issue.lua"),
         "call" => include_str!("lua/call.lua"),
+        "stats_apply" => include_str!("lua/stats_apply.lua"),
         _ => return None,
     };
     Some(format!("{PRELUDE}\n{body}"))

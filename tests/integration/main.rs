@@ -22,4 +22,5 @@ mod errors;
 mod lifecycle;
 mod readiness;
 mod slave;
+mod stats;
 mod support;

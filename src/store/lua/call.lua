@@ -34,5 +34,9 @@ redis.call('HSET', P .. 't:' .. best_id, 'status', 'called', 'called_ms', now_ms
   'announced_ms', now_ms, 'counter', counter)
 redis.call('HSET', current, counter, best_id)
 show_on_display(best_id)
-table.insert(out, emit('ticket-called', ticket_table(best_id), now_ms))
+-- Statistics count the wait at the first call only, not at a call after a
+-- transfer: the ticket remembers that it was called.
+local first = redis.call('HSETNX', P .. 't:' .. best_id, 'first_called_ms', now_ms) == 1
+table.insert(out, emit('ticket-called', ticket_table(best_id), now_ms,
+  first and { first_call = true } or nil))
 return out

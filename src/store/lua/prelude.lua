@@ -19,19 +19,23 @@ local function ticket_table(id)
 end
 
 -- The event document (domain::TicketEvent); nil fields are left out.
-local function event_json(kind, t, now_ms, from_service)
-  return cjson.encode({
+-- `extra` adds what only statistics need (first_call, from_* of a transfer).
+local function event_json(kind, t, now_ms, extra)
+  local doc = {
     type = kind, id = t.id, service = t.service, number = t.number, status = t.status,
     issued_ms = tonumber(t.issued_ms), called_ms = tonumber(t.called_ms),
     finished_ms = tonumber(t.finished_ms), counter = t.counter, ts_ms = now_ms,
-    from_service = from_service,
-  })
+  }
+  if extra then
+    for k, v in pairs(extra) do doc[k] = v end
+  end
+  return cjson.encode(doc)
 end
 
 -- Every state change goes to the branch's outbox (shipped to statistics)
 -- and to live displays, in the same atomic script as the change itself.
-local function emit(kind, t, now_ms, from_service)
-  local json = event_json(kind, t, now_ms, from_service)
+local function emit(kind, t, now_ms, extra)
+  local json = event_json(kind, t, now_ms, extra)
   redis.call('XADD', P .. 'outbox', '*', 'e', json)
   redis.call('PUBLISH', P .. 'events', json)
   return json

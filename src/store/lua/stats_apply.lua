@@ -1,0 +1,86 @@
+-- Apply one batch of ticket events to a branch's statistics rollups, each
+-- event at most once: events at or below the source's watermark are
+-- skipped, the rest applied, the watermark moved, all in this one script.
+-- A batch sent twice, or resent after a lost answer, changes nothing more.
+-- The figures themselves are decided in Rust (domain::stats::event_ops);
+-- this script only executes the ops, so the KPI rules live in one place.
+--
+-- ARGV: epoch (0 = this group's own outbox, no epoch check), group, source,
+-- through_ms (every event of the source up to then is in this batch or an
+-- earlier one), ttl_s of day rollups, then per event: stream id, op count,
+-- and 4 values per op: opcode (I incr, M max, Z zadd, R zrem, S hset,
+-- D hdel), key suffix, field or member, value.
+-- Returns {'ok', applied_through, applied} or {'stale-epoch', highest}.
+local epoch, group, source = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local through_ms, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
+if epoch > 0 then
+  -- A deposed leader's batch is refused: the master keeps the highest
+  -- epoch seen per group (in the branch's slot, so the script stays in one).
+  local highest = tonumber(redis.call('HGET', P .. 'stats-epoch', group) or '0')
+  if epoch < highest then return { 'stale-epoch', tostring(highest) } end
+  if epoch > highest then redis.call('HSET', P .. 'stats-epoch', group, epoch) end
+end
+
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local mark = redis.call('HGET', P .. 'stats-wm', source)
+local mark_ms, mark_seq = -1, -1
+if mark then mark_ms, mark_seq = parse(mark) end
+
+local touched = {}
+local applied = 0
+local i = 6
+while i <= #ARGV do
+  local id, nops = ARGV[i], tonumber(ARGV[i + 1])
+  local ms, seq = parse(id)
+  local fresh = ms > mark_ms or (ms == mark_ms and seq > mark_seq)
+  local j = i + 2
+  if fresh then
+    for _ = 1, nops do
+      local op, key, field, value = ARGV[j], P .. ARGV[j + 1], ARGV[j + 2], ARGV[j + 3]
+      if op == 'I' then
+        redis.call('HINCRBY', key, field, value)
+        touched[key] = true
+      elseif op == 'M' then
+        local cur = tonumber(redis.call('HGET', key, field))
+        if not cur or tonumber(value) > cur then redis.call('HSET', key, field, value) end
+        touched[key] = true
+      elseif op == 'Z' then
+        redis.call('ZADD', key, value, field)
+      elseif op == 'R' then
+        redis.call('ZREM', key, field)
+      elseif op == 'S' then
+        redis.call('HSET', key, field, value)
+      elseif op == 'D' then
+        redis.call('HDEL', key, field)
+      end
+      j = j + 4
+    end
+    mark, mark_ms, mark_seq = id, ms, seq
+    applied = applied + 1
+  else
+    j = j + 4 * nops
+  end
+  i = j
+end
+
+-- Day rollups live at least ttl_s from their first event (≥ 400 days).
+for key in pairs(touched) do
+  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl_s) end
+end
+if applied > 0 then
+  redis.call('HSET', P .. 'stats-wm', source, mark)
+  redis.call('HINCRBY', P .. 'stats-meta', 'applied', applied)
+end
+local s, now_ms = now()
+-- Tickets left in the waiting set by a lost history (no close event will
+-- ever come) do not linger: the day close ends every ticket within a day.
+if through_ms > 0 then
+  redis.call('ZREMRANGEBYSCORE', P .. 'st-waiting', '-inf', '(' .. (through_ms - 3 * 86400000))
+end
+local prev = tonumber(redis.call('HGET', P .. 'stats-meta', 'through_ms') or '0')
+if through_ms > prev then redis.call('HSET', P .. 'stats-meta', 'through_ms', through_ms) end
+redis.call('HSET', P .. 'stats-meta', 'last_report_ms', now_ms, 'group', group)
+return { 'ok', mark or '', tostring(applied) }

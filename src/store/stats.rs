@@ -1,0 +1,330 @@
+//! Statistics in Redis: reading a branch's outbox with its source identity,
+//! applying batches of events to the rollups exactly once against a
+//! per-source watermark (`lua/stats_apply.lua`), trimming the outbox below
+//! what every consumer has (fenced), and reading rollups back.
+//!
+//! What an event adds is decided by `domain::stats::event_ops`; this module
+//! only ships those ops to the script. It never decides a figure.
+
+use std::collections::HashMap;
+
+use redis::Script;
+
+use super::fenced::branch_fenced;
+use super::{branch_script, keys, pairs, strings, Store, StoreError, StoreResult};
+use crate::domain::stats::{Op, RollupKey, StreamId};
+use crate::domain::{Id, TicketEvent};
+
+/// Day rollups live this long after their first event: over the 400 days
+/// the issue asks for, with room for a late backlog.
+pub const ROLLUP_TTL_S: u64 = 410 * 86_400;
+
+pub(crate) struct StatsScripts {
+    pub outbox_read: Script,
+    pub apply: Script,
+    pub trim: Script,
+}
+
+impl StatsScripts {
+    pub(crate) fn new() -> StatsScripts {
+        StatsScripts {
+            outbox_read: branch_script(include_str!("lua/outbox_read.lua")),
+            apply: branch_script(include_str!("lua/stats_apply.lua")),
+            trim: branch_fenced(include_str!("lua/outbox_trim.lua")),
+        }
+    }
+}
+
+/// Events read from an outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxRead {
+    /// The outbox's source identity (changes when its history does).
+    pub source: String,
+    /// Redis time of the read.
+    pub read_ms: i64,
+    /// Stream id and event, oldest first.
+    pub events: Vec<(StreamId, TicketEvent)>,
+}
+
+/// One event's ops, ready for the apply script.
+#[derive(Debug, Clone)]
+pub struct EventOps {
+    pub id: StreamId,
+    pub ops: Vec<Op>,
+}
+
+/// Who sends a batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Sender<'a> {
+    /// This group's own outbox, applied in place.
+    Local { group: &'a Id },
+    /// A slave group's leader, under its epoch.
+    Peer { group: &'a Id, epoch: u64 },
+}
+
+/// What applying a batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// The source's watermark now (None: nothing ever applied) and how many
+    /// events of this batch were new.
+    Applied {
+        through: Option<StreamId>,
+        applied: u64,
+    },
+    /// The group has shipped under a higher epoch than this one.
+    StaleEpoch { highest: u64 },
+}
+
+/// A branch's statistics bookkeeping.
+#[derive(Debug, Clone, Default)]
+pub struct StatsMeta {
+    pub through_ms: Option<i64>,
+    pub last_report_ms: Option<i64>,
+    pub applied: u64,
+}
+
+/// What the summary needs of one branch, read in one round trip.
+#[derive(Debug, Clone, Default)]
+pub struct BranchLive {
+    pub day: HashMap<String, i64>,
+    /// `<service>|<ticket>` → issue ms.
+    pub waiting: Vec<(String, i64)>,
+    /// counter → `<called ms>|<service>|<ticket>`.
+    pub current: HashMap<String, String>,
+    pub meta: StatsMeta,
+}
+
+fn op_args(op: &Op) -> [String; 4] {
+    let suffix = |k: &RollupKey| keys::rollup_suffix(k);
+    match op {
+        Op::Incr { key, field, by } => ["I".into(), suffix(key), field.clone(), by.to_string()],
+        Op::Max { key, field, value } => {
+            ["M".into(), suffix(key), field.clone(), value.to_string()]
+        }
+        Op::ZAdd { key, member, score } => {
+            ["Z".into(), suffix(key), member.clone(), score.to_string()]
+        }
+        Op::ZRem { key, member } => ["R".into(), suffix(key), member.clone(), String::new()],
+        Op::HSet { key, field, value } => ["S".into(), suffix(key), field.clone(), value.clone()],
+        Op::HDel { key, field } => ["D".into(), suffix(key), field.clone(), String::new()],
+    }
+}
+
+fn meta_of(fields: HashMap<String, String>) -> StatsMeta {
+    let number = |name: &str| fields.get(name).and_then(|v| v.parse().ok());
+    StatsMeta {
+        through_ms: number("through_ms"),
+        last_report_ms: number("last_report_ms"),
+        applied: number("applied").map_or(0, |n: i64| n.max(0) as u64),
+    }
+}
+
+impl Store {
+    /// Up to `count` events of the branch's outbox after `after` (from the
+    /// start when `None`), with the outbox's source identity.
+    pub async fn read_outbox(
+        &self,
+        branch: &Id,
+        after: Option<StreamId>,
+        count: usize,
+    ) -> StoreResult<OutboxRead> {
+        let mut conn = self.conn();
+        let fresh_source: String = (0..16).map(|_| fastrand::alphanumeric()).collect();
+        let reply = strings(
+            self.scripts()
+                .stats
+                .outbox_read
+                .key(keys::branch_prefix(branch))
+                .arg(after.map_or_else(|| "-".to_owned(), |id| id.to_string()))
+                .arg(count)
+                .arg(fresh_source)
+                .invoke_async(&mut conn)
+                .await?,
+        )?;
+        let [read_ms, source, rest @ ..] = reply.as_slice() else {
+            return Err(StoreError::Corrupt("outbox_read reply too short".into()));
+        };
+        let mut events = Vec::with_capacity(rest.len() / 2);
+        for pair in rest.chunks(2) {
+            let [id, json] = pair else { break };
+            let id = StreamId::parse(id)
+                .ok_or_else(|| StoreError::Corrupt(format!("stream id {id:?}")))?;
+            match serde_json::from_str::<TicketEvent>(json) {
+                Ok(event) => events.push((id, event)),
+                // An event no reader understands would block the outbox
+                // forever; it is logged and skipped, never silently.
+                Err(e) => {
+                    tracing::error!(%branch, %id, error = %e, "unreadable outbox event skipped")
+                }
+            }
+        }
+        Ok(OutboxRead {
+            source: source.clone(),
+            read_ms: read_ms
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("read time {read_ms:?}")))?,
+            events,
+        })
+    }
+
+    /// Applies a batch to the branch's rollups: each event whose id is above
+    /// the source's watermark, once, atomically with the watermark.
+    pub async fn apply_stats(
+        &self,
+        branch: &Id,
+        sender: Sender<'_>,
+        source: &str,
+        through_ms: i64,
+        events: &[EventOps],
+    ) -> StoreResult<ApplyOutcome> {
+        let (group, epoch) = match sender {
+            Sender::Local { group } => (group, 0),
+            Sender::Peer { group, epoch } => (group, epoch.max(1)),
+        };
+        let mut invocation = self.scripts().stats.apply.key(keys::branch_prefix(branch));
+        invocation
+            .arg(epoch)
+            .arg(group.as_str())
+            .arg(source)
+            .arg(through_ms)
+            .arg(ROLLUP_TTL_S);
+        for event in events {
+            invocation.arg(event.id.to_string()).arg(event.ops.len());
+            for op in &event.ops {
+                invocation.arg(&op_args(op)[..]);
+            }
+        }
+        let mut conn = self.conn();
+        let reply = strings(invocation.invoke_async(&mut conn).await?)?;
+        match reply.as_slice() {
+            [ok, through, applied] if ok == "ok" => Ok(ApplyOutcome::Applied {
+                through: StreamId::parse(through),
+                applied: applied.parse().unwrap_or(0),
+            }),
+            [stale, highest] if stale == "stale-epoch" => Ok(ApplyOutcome::StaleEpoch {
+                highest: highest.parse().unwrap_or(0),
+            }),
+            other => Err(StoreError::Corrupt(format!(
+                "stats_apply replied {other:?}"
+            ))),
+        }
+    }
+
+    /// Trims the outbox below what the local rollups and (when `ship`) the
+    /// master have; `acked` is the master's latest acknowledgement. Fenced:
+    /// only the group's current leader trims.
+    pub async fn trim_outbox(
+        &self,
+        branch: &Id,
+        epoch: u64,
+        source: &str,
+        acked: Option<StreamId>,
+        ship: bool,
+    ) -> StoreResult<u64> {
+        let args = [
+            source.to_owned(),
+            acked.map(|a| a.to_string()).unwrap_or_default(),
+            u8::from(ship).to_string(),
+        ];
+        let reply = self
+            .run_fenced(
+                &self.scripts().stats.trim,
+                keys::branch_prefix(branch),
+                epoch,
+                &args,
+            )
+            .await?;
+        Ok(reply.get(1).and_then(|n| n.parse().ok()).unwrap_or(0))
+    }
+
+    /// The rollups of the given business days, in that order.
+    pub async fn stats_days(
+        &self,
+        branch: &Id,
+        days: &[i64],
+    ) -> StoreResult<Vec<HashMap<String, i64>>> {
+        let mut pipe = redis::pipe();
+        for day in days {
+            pipe.cmd("HGETALL")
+                .arg(keys::rollup(branch, &RollupKey::Day(*day)));
+        }
+        let mut conn = self.conn();
+        let replies: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+        Ok(replies
+            .into_iter()
+            .map(|flat| {
+                pairs(flat)
+                    .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The branch's statistics bookkeeping.
+    pub async fn stats_meta(&self, branch: &Id) -> StoreResult<StatsMeta> {
+        let mut conn = self.conn();
+        let flat: Vec<String> = redis::cmd("HGETALL")
+            .arg(keys::stats_meta(branch))
+            .query_async(&mut conn)
+            .await?;
+        Ok(meta_of(pairs(flat).collect()))
+    }
+
+    /// Today's rollups, the waiting set, open transactions and bookkeeping
+    /// of each branch (`today` per branch), pipelined in one round trip.
+    pub async fn stats_live(&self, branches: &[(Id, i64)]) -> StoreResult<Vec<BranchLive>> {
+        let mut pipe = redis::pipe();
+        for (branch, today) in branches {
+            pipe.cmd("HGETALL")
+                .arg(keys::rollup(branch, &RollupKey::Day(*today)))
+                .cmd("ZRANGE")
+                .arg(keys::rollup(branch, &RollupKey::Waiting))
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .cmd("HGETALL")
+                .arg(keys::rollup(branch, &RollupKey::Current))
+                .cmd("HGETALL")
+                .arg(keys::stats_meta(branch));
+        }
+        let mut conn = self.conn();
+        let replies: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+        Ok(replies
+            .chunks(4)
+            .map(|chunk| {
+                let flat = |i: usize| chunk.get(i).cloned().unwrap_or_default();
+                BranchLive {
+                    day: pairs(flat(0))
+                        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                        .collect(),
+                    waiting: pairs(flat(1))
+                        .filter_map(|(k, v)| Some((k, v.parse::<f64>().ok()? as i64)))
+                        .collect(),
+                    current: pairs(flat(2)).collect(),
+                    meta: meta_of(pairs(flat(3)).collect()),
+                }
+            })
+            .collect())
+    }
+
+    /// The branch's outbox: length and the time of its oldest event (ms).
+    pub async fn outbox_info(&self, branch: &Id) -> StoreResult<(u64, Option<i64>)> {
+        let mut conn = self.conn();
+        let (len, first): (u64, Vec<(String, Vec<String>)>) = redis::pipe()
+            .cmd("XLEN")
+            .arg(keys::outbox(branch))
+            .cmd("XRANGE")
+            .arg(keys::outbox(branch))
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        let oldest = first
+            .first()
+            .and_then(|(id, _)| StreamId::parse(id))
+            .map(|id| id.ms as i64);
+        Ok((len, oldest))
+    }
+}

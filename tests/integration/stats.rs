@@ -1,0 +1,5 @@
+//! Statistics (issue 9): the apply script against the reference model,
+//! the stats API on one node, and a master group with a slave group
+//! shipping events through a faulty link.
+
+mod apply;
