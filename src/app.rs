@@ -16,7 +16,7 @@ use crate::actors::leader::{Release, SubscribeLeadership};
 use crate::actors::membership::Leave;
 use crate::actors::{
     ConfigHandle, ConfigMirror, ConfigView, DayCloser, EventHub, Leader, LeaderStatus, Membership,
-    TicketQueues,
+    StatsAggregator, StatsShipper, TicketQueues,
 };
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
@@ -133,16 +133,45 @@ impl Application {
             gained: day_closer.clone().recipient(),
             lost: day_closer.recipient(),
         });
+        let aggregator = StatsAggregator::new(
+            store.clone(),
+            group.clone(),
+            is_master,
+            config.clone(),
+            metrics.clone(),
+            settings.stats.clone(),
+        )
+        .start();
+        leader.do_send(SubscribeLeadership {
+            gained: aggregator.clone().recipient(),
+            lost: aggregator.recipient(),
+        });
         if settings.node.role == NodeRole::Slave {
-            let upstream = crate::upstream::UpstreamClient::new(
-                settings.upstream.master_urls.clone(),
-                settings.upstream.token.clone(),
-            );
+            let upstream = || {
+                crate::upstream::UpstreamClient::new(
+                    settings.upstream.master_urls.clone(),
+                    settings.upstream.token.clone(),
+                )
+            };
             let mirror =
-                ConfigMirror::new(store.clone(), group.clone(), upstream, metrics.clone()).start();
+                ConfigMirror::new(store.clone(), group.clone(), upstream(), metrics.clone())
+                    .start();
             leader.do_send(SubscribeLeadership {
                 gained: mirror.clone().recipient(),
                 lost: mirror.recipient(),
+            });
+            let shipper = StatsShipper::new(
+                store.clone(),
+                group.clone(),
+                config.clone(),
+                upstream(),
+                metrics.clone(),
+                settings.stats.clone(),
+            )
+            .start();
+            leader.do_send(SubscribeLeadership {
+                gained: shipper.clone().recipient(),
+                lost: shipper.recipient(),
             });
         }
 

@@ -70,6 +70,7 @@ fn parse(text: &str) -> anyhow::Result<Vec<Branch>> {
                 timezone: entry.timezone,
                 group: entry.group,
                 close_time: entry.close_time,
+                alerts: None,
             },
         )?;
         for s in entry.services {

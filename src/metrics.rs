@@ -60,6 +60,10 @@ pub struct Metrics {
     pub day_closes: Counter,
     pub upstream_connected: Gauge,
     pub mirror_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub stats_events_applied: Counter,
+    pub stats_backlog_events: Gauge,
+    pub stats_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub outbox_oldest_age_seconds: Family<BranchLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Metrics {
@@ -122,6 +126,31 @@ impl Metrics {
             "Slave: seconds since the group last heard from the master (its mirror is at most this old)",
             mirror_lag_seconds.clone(),
         );
+        let stats_events_applied = Counter::default();
+        let stats_backlog_events = Gauge::default();
+        let stats_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let outbox_oldest_age_seconds =
+            Family::<BranchLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "stats_events_applied",
+            "Ticket events this node applied to statistics rollups (each counted once)",
+            stats_events_applied.clone(),
+        );
+        registry.register(
+            "stats_backlog_events",
+            "Slave: ticket events not yet acknowledged by the master",
+            stats_backlog_events.clone(),
+        );
+        registry.register(
+            "stats_lag_seconds",
+            "Master: age of the oldest branch watermark (complete_through)",
+            stats_lag_seconds.clone(),
+        );
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest event still in the branch's outbox",
+            outbox_oldest_age_seconds.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests answered",
@@ -180,6 +209,10 @@ impl Metrics {
             day_closes,
             upstream_connected,
             mirror_lag_seconds,
+            stats_events_applied,
+            stats_backlog_events,
+            stats_lag_seconds,
+            outbox_oldest_age_seconds,
         }
     }
 

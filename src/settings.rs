@@ -22,6 +22,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub upstream: UpstreamSettings,
     pub leader: LeaderSettings,
+    pub stats: StatsSettings,
 }
 
 /// `master` holds the configuration and accepts administration; `slave`
@@ -158,6 +159,33 @@ impl Default for LeaderSettings {
     }
 }
 
+/// Statistics shipping and aggregation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsSettings {
+    /// Slave: largest batch shipped at once (and read from an outbox).
+    pub batch_max_events: usize,
+    /// How often an idle shipper or aggregator looks at the outboxes.
+    pub poll_interval_ms: u64,
+    /// Slave: the pace at which a backlog drains after an outage, so the
+    /// master is not flooded (live events interleave with it, branch by
+    /// branch).
+    pub drain_events_per_s: u64,
+    /// Master: largest `POST /api/v1/mirror/stats` body.
+    pub max_batch_bytes: usize,
+}
+
+impl Default for StatsSettings {
+    fn default() -> Self {
+        StatsSettings {
+            batch_max_events: 500,
+            poll_interval_ms: 200,
+            drain_events_per_s: 20_000,
+            max_batch_bytes: 1024 * 1024,
+        }
+    }
+}
+
 /// A list given as an array or as one comma-separated string.
 fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -182,7 +210,9 @@ fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct SettingsError(pub Vec<String>);
 
-const SECTIONS: [&str; 6] = ["node", "http", "redis", "auth", "upstream", "leader"];
+const SECTIONS: [&str; 7] = [
+    "node", "http", "redis", "auth", "upstream", "leader", "stats",
+];
 
 impl Settings {
     /// Loads defaults, then `file` (if any), then the `TURNUS__` variables
@@ -248,6 +278,7 @@ impl Settings {
             auth: section(&raw, "auth", &mut problems),
             upstream: section(&raw, "upstream", &mut problems),
             leader: section(&raw, "leader", &mut problems),
+            stats: section(&raw, "stats", &mut problems),
         };
         problems.extend(settings.problems());
         if problems.is_empty() {
@@ -307,6 +338,16 @@ impl Settings {
                 "leader.renew_deadline_ms: {} must be below leader.lease_ttl_ms ({}), so a leader steps down before its lease can expire",
                 l.renew_deadline_ms, l.lease_ttl_ms
             ));
+        }
+        let st = &self.stats;
+        if st.batch_max_events == 0 || st.batch_max_events > 10_000 {
+            problems.push("stats.batch_max_events: must be 1 to 10000".to_owned());
+        }
+        if st.poll_interval_ms == 0 || st.drain_events_per_s == 0 || st.max_batch_bytes == 0 {
+            problems.push(
+                "stats: poll_interval_ms, drain_events_per_s and max_batch_bytes must be above 0"
+                    .to_owned(),
+            );
         }
         if self.node.role == NodeRole::Slave {
             if self.upstream.master_urls.is_empty() {

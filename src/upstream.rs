@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::stats::{StatsAck, StatsBatch};
 use crate::domain::{Branch, Id};
 
 /// Why no master node answered.
@@ -53,6 +54,40 @@ impl UpstreamClient {
     /// The URL that answered last.
     pub fn current_url(&self) -> Option<&str> {
         self.urls.get(self.preferred).map(String::as_str)
+    }
+
+    /// Ships one batch of statistics; the master's acknowledgement. A 409
+    /// (`stale-epoch`) comes back as [`UpstreamError::Refused`].
+    pub async fn post_stats(&mut self, batch: &StatsBatch) -> Result<StatsAck, UpstreamError> {
+        let mut failures = Vec::new();
+        for attempt in 0..self.urls.len() {
+            let index = (self.preferred + attempt) % self.urls.len();
+            let url = format!("{}/api/v1/mirror/stats", self.urls[index]);
+            let response = self
+                .client
+                .post(&url)
+                .bearer_auth(&self.token)
+                .json(batch)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            match response {
+                Ok(r) if r.status().is_success() => {
+                    self.preferred = index;
+                    return r.json::<StatsAck>().await.map_err(|e| {
+                        UpstreamError::Unreachable(format!("{url}: unreadable body: {e}"))
+                    });
+                }
+                Ok(r) if r.status().is_client_error() => {
+                    let status = r.status().as_u16();
+                    let body = r.text().await.unwrap_or_default();
+                    return Err(UpstreamError::Refused { status, body });
+                }
+                Ok(r) => failures.push(format!("{}: {}", self.urls[index], r.status())),
+                Err(e) => failures.push(format!("{}: {e}", self.urls[index])),
+            }
+        }
+        Err(UpstreamError::Unreachable(failures.join("; ")))
     }
 
     /// Long-polls for a configuration newer than `since`: `Some` when there

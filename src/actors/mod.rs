@@ -13,6 +13,10 @@
 //! - [`ConfigMirror`]: on a slave group's leader, mirrors the master's
 //!   configuration into the group's Redis.
 //! - [`Membership`]: heartbeats this node into the group's member list.
+//! - [`StatsAggregator`]: on every group's leader, applies its branches'
+//!   outboxes to the group's statistics rollups.
+//! - [`StatsShipper`]: on a slave group's leader, ships the outboxes to the
+//!   master, which applies them exactly once.
 //!
 //! Actors hold no state that Redis does not also hold: a node can be killed
 //! at any moment and another serves the same requests.
@@ -23,6 +27,8 @@ pub mod day_closer;
 pub mod event_hub;
 pub mod leader;
 pub mod membership;
+pub mod stats_aggregator;
+pub mod stats_shipper;
 pub mod ticket_queue;
 
 pub use config_mirror::ConfigMirror;
@@ -31,4 +37,6 @@ pub use day_closer::DayCloser;
 pub use event_hub::{EventHub, LiveEvent};
 pub use leader::{Leader, LeaderStatus};
 pub use membership::Membership;
+pub use stats_aggregator::StatsAggregator;
+pub use stats_shipper::StatsShipper;
 pub use ticket_queue::{QueueError, TicketQueue, TicketQueues};

@@ -44,6 +44,33 @@ pub struct Branch {
     #[serde(default = "default_close_time")]
     #[schema(example = "00:00")]
     pub close_time: String,
+    /// Thresholds of the alerts in `GET /api/v1/stats/summary`.
+    #[serde(default)]
+    pub alerts: AlertThresholds,
+}
+
+/// When the statistics summary raises an alert for a branch (besides a
+/// waiting ticket over its service's `target_wait_s`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertThresholds {
+    /// More tickets than this waiting in one service.
+    pub max_waiting: u32,
+    /// A transaction (call → finish) running longer than this.
+    pub max_transaction_s: u32,
+    /// A counter without a ticket while one of its services has had a
+    /// ticket waiting longer than this.
+    pub counter_idle_s: u32,
+}
+
+impl Default for AlertThresholds {
+    fn default() -> Self {
+        AlertThresholds {
+            max_waiting: 20,
+            max_transaction_s: 1800,
+            counter_idle_s: 120,
+        }
+    }
 }
 
 fn default_close_time() -> String {
@@ -95,6 +122,9 @@ pub struct BranchInput {
     /// HH:MM or HH:MM:SS in the branch's time zone; default 00:00.
     #[serde(default)]
     pub close_time: Option<String>,
+    /// Alert thresholds; defaults when absent.
+    #[serde(default)]
+    pub alerts: Option<AlertThresholds>,
 }
 
 fn default_timezone() -> String {
@@ -170,6 +200,7 @@ impl Branch {
             services: Vec::new(),
             counters: Vec::new(),
             close_time: default_close_time(),
+            alerts: AlertThresholds::default(),
         };
         branch.replace_meta(input)?;
         Ok(branch)
@@ -200,11 +231,20 @@ impl Branch {
             super::close::parse_close_time(&close_time).is_some(),
             || format!("close_time: {close_time:?} is not a time such as 18:30 or 18:30:00"),
         );
+        if let Some(alerts) = &input.alerts {
+            problems.check(
+                alerts.max_waiting > 0 && alerts.max_transaction_s > 0 && alerts.counter_idle_s > 0,
+                || "alerts: every threshold must be above 0".to_owned(),
+            );
+        }
         problems.finish()?;
         self.name = input.name;
         self.timezone = input.timezone;
         self.group = group;
         self.close_time = close_time;
+        if let Some(alerts) = input.alerts {
+            self.alerts = alerts;
+        }
         Ok(())
     }
 
@@ -399,6 +439,7 @@ mod tests {
                 timezone: "Europe/Lisbon".into(),
                 group: None,
                 close_time: None,
+                alerts: None,
             },
         )
         .expect("valid branch");
@@ -427,6 +468,7 @@ mod tests {
                 timezone: "Mars/Olympus".into(),
                 group: Some("Bad Group".into()),
                 close_time: Some("25:00".into()),
+                alerts: None,
             },
         )
         .expect_err("invalid");

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod kpi;
 pub mod matrix;
 pub mod stats;
+pub mod stats_report;
 pub mod ticket;
 
 pub use config::{Branch, Counter, MatrixEntry, Service};

@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, LocalResult, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::kpi::bucket_of;
 use super::ticket::{business_day, utc_offset_s};
@@ -104,6 +106,44 @@ impl std::fmt::Display for StreamId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}-{}", self.ms, self.seq)
     }
+}
+
+/// `POST /api/v1/mirror/stats` body: one branch's outbox events, in stream
+/// order, from a slave group's leader.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatsBatch {
+    pub group: String,
+    /// The slave group's epoch; a lower one than the master has seen is refused.
+    pub epoch: u64,
+    /// The outbox's source identity (changes when its history does).
+    pub source: String,
+    /// The branch whose outbox this is (an addition to API.md: one outbox,
+    /// one watermark, one `applied_through`).
+    pub branch: String,
+    /// Every event of the outbox up to this instant (ms) is in this batch or
+    /// an earlier one: the master's `complete_through`.
+    #[serde(default)]
+    pub through_ms: i64,
+    pub events: Vec<ShippedEvent>,
+}
+
+/// One event of a batch: its stream id and the event as the outbox holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippedEvent {
+    #[schema(example = "1763766000000-0")]
+    pub id: String,
+    #[schema(value_type = Object)]
+    pub event: TicketEvent,
+}
+
+/// `POST /api/v1/mirror/stats` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatsAck {
+    /// The source's watermark on the master: everything up to it is counted
+    /// (null before anything was).
+    pub applied_through: Option<String>,
 }
 
 /// The business day and local hour (0–23) of an instant in a zone.

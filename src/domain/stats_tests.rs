@@ -15,6 +15,7 @@ fn branch(tz: &str) -> Branch {
             timezone: tz.into(),
             group: None,
             close_time: None,
+            alerts: None,
         },
     )
     .expect("branch");

@@ -48,6 +48,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("fenced: this node holds epoch {held}, the group is at epoch {current}")]
     Fenced { held: u64, current: u64 },
+    #[error(
+        "stale epoch: the batch carries epoch {held}, this group has shipped under epoch {highest}"
+    )]
+    StaleEpoch { held: u64, highest: u64 },
     #[error("{0}")]
     NotReady(String),
     #[error("the group's Redis is unavailable")]
@@ -91,6 +95,7 @@ impl ApiError {
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
             Fenced { .. } => (StatusCode::CONFLICT, "fenced"),
+            StaleEpoch { .. } => (StatusCode::CONFLICT, "stale-epoch"),
             NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis-unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -1,5 +1,7 @@
 //! The peer protocol a master serves to slave groups (API.md "Peer
-//! protocol"): `GET /api/v1/mirror/config` long-poll.
+//! protocol"): `GET /api/v1/mirror/config` long-poll, and `POST
+//! /api/v1/mirror/stats`, where a slave leader's batches of ticket events
+//! are applied to the statistics exactly once.
 
 use std::time::Duration;
 
@@ -10,13 +12,19 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{Authorized, PeerRole};
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
+use crate::domain::stats::{event_ops, StatsAck, StatsBatch, StreamId};
 use crate::domain::{Branch, Id};
+use crate::store::stats::{ApplyOutcome, EventOps, Sender};
 
 /// Longest long-poll a slave may ask for.
 const MAX_WAIT_S: u64 = 30;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(mirror_config);
+    cfg.service(mirror_config).service(
+        web::resource("/api/v1/mirror/stats")
+            .app_data(super::json_config(MAX_BATCH_BYTES))
+            .route(web::post().to(mirror_stats)),
+    );
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -80,5 +88,110 @@ async fn mirror_config(
             Ok(Ok(())) => continue,
             _ => return Ok(HttpResponse::NotModified().finish()),
         }
+    }
+}
+
+/// Largest `POST /api/v1/mirror/stats` body: 10,000 events of about 350
+/// bytes. Above the API's 64 KiB JSON limit on purpose (a batch is many
+/// small events; see ARCHITECTURE.md).
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Most events one batch may carry.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+
+/// Checks a batch without touching anything: identifiers, epoch, source,
+/// and stream ids strictly increasing. A malformed batch applies nothing.
+fn validate_batch(batch: &StatsBatch) -> Result<(Id, Id, Vec<StreamId>), ApiError> {
+    let group = Id::parse(&batch.group)?;
+    let branch = Id::parse(&batch.branch)?;
+    let source_ok = (1..=64).contains(&batch.source.len())
+        && batch
+            .source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !source_ok {
+        return Err(ApiError::InvalidBody(
+            "source: 1 to 64 letters, digits, '-' or '_'".into(),
+        ));
+    }
+    if batch.epoch == 0 {
+        return Err(ApiError::InvalidBody("epoch: must be above 0".into()));
+    }
+    if batch.events.len() > MAX_BATCH_EVENTS {
+        return Err(ApiError::InvalidBody(format!(
+            "events: at most {MAX_BATCH_EVENTS} per batch"
+        )));
+    }
+    let mut ids: Vec<StreamId> = Vec::with_capacity(batch.events.len());
+    for (i, shipped) in batch.events.iter().enumerate() {
+        let id = StreamId::parse(&shipped.id).ok_or_else(|| {
+            ApiError::InvalidBody(format!(
+                "events[{i}].id: {:?} is not a stream id",
+                shipped.id
+            ))
+        })?;
+        if ids.last().is_some_and(|prev| *prev >= id) {
+            return Err(ApiError::InvalidBody(format!(
+                "events[{i}].id: ids must increase ({} after {})",
+                id,
+                ids.last().map(ToString::to_string).unwrap_or_default()
+            )));
+        }
+        ids.push(id);
+    }
+    Ok((group, branch, ids))
+}
+
+#[utoipa::path(post, path = "/api/v1/mirror/stats", tag = "peer", security(("bearer" = [])),
+    request_body = StatsBatch,
+    responses((status = 200, body = StatsAck, description = "applied, or already applied: idempotent"),
+        (status = 400, body = ErrorBody, description = "malformed batch; nothing applied"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "unknown branch"),
+        (status = 409, body = ErrorBody, description = "stale-epoch: a newer leader of the group has shipped; or read-only-replica on a slave"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn mirror_stats(
+    _: Authorized<PeerRole>,
+    state: web::Data<AppState>,
+    batch: web::Json<StatsBatch>,
+) -> Result<HttpResponse, ApiError> {
+    state.require_master()?;
+    let (group, branch_id, ids) = validate_batch(&batch)?;
+    let snapshot = state.snapshot()?;
+    let branch = snapshot
+        .branches
+        .get(&branch_id)
+        .ok_or_else(|| ApiError::UnknownBranch(format!("no branch {branch_id}")))?;
+    let events: Vec<EventOps> = ids
+        .into_iter()
+        .zip(&batch.events)
+        .map(|(id, shipped)| EventOps {
+            id,
+            ops: event_ops(branch, &shipped.event),
+        })
+        .collect();
+    let outcome = state
+        .store
+        .apply_stats(
+            &branch_id,
+            Sender::Peer {
+                group: &group,
+                epoch: batch.epoch,
+            },
+            &batch.source,
+            batch.through_ms,
+            &events,
+        )
+        .await?;
+    match outcome {
+        ApplyOutcome::Applied { through, applied } => {
+            state.metrics.stats_events_applied.inc_by(applied);
+            Ok(HttpResponse::Ok().json(StatsAck {
+                applied_through: through.map(|t| t.to_string()),
+            }))
+        }
+        ApplyOutcome::StaleEpoch { highest } => Err(ApiError::StaleEpoch {
+            held: batch.epoch,
+            highest,
+        }),
     }
 }

@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod mirror;
 pub mod openapi;
 pub mod ops;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -113,6 +114,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     events::configure(cfg);
     cluster::configure(cfg);
     mirror::configure(cfg);
+    stats::configure(cfg);
 }
 
 /// The answer to an unknown path.

@@ -6,7 +6,7 @@ use actix_web::{get, web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, branches, cluster, events, mirror, ops};
+use super::{admin, branches, cluster, events, mirror, ops, stats};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(openapi_json);
@@ -38,7 +38,8 @@ impl Modify for BearerAuth {
         branches::queues, branches::display,
         events::branch_events,
         cluster::cluster, cluster::fence_check,
-        mirror::mirror_config,
+        mirror::mirror_config, mirror::mirror_stats,
+        stats::branch_stats, stats::summary,
     )
 )]
 pub struct ApiDoc;

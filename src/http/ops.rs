@@ -90,14 +90,51 @@ async fn refresh_gauges(state: &AppState) {
                     .set(q.waiting as i64);
             }
         }
-        if let Ok(len) = state.store.outbox_len(id).await {
+    }
+    refresh_stats_gauges(state, &snapshot).await;
+}
+
+/// Outbox length and oldest-event age per branch this group serves, the
+/// slave's backlog, and the master's statistics lag.
+async fn refresh_stats_gauges(state: &AppState, snapshot: &crate::domain::config::ConfigSnapshot) {
+    let is_master = state.role == crate::settings::NodeRole::Master;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut backlog = 0;
+    for (id, branch) in snapshot.branches.iter() {
+        if !branch.served_by(&state.group, is_master) {
+            continue;
+        }
+        if let Ok((len, oldest)) = state.store.outbox_info(id).await {
+            let labels = BranchLabels {
+                branch: id.to_string(),
+            };
             state
                 .metrics
                 .outbox_length
-                .get_or_create(&BranchLabels {
-                    branch: id.to_string(),
-                })
+                .get_or_create(&labels)
                 .set(len as i64);
+            let age_ms = oldest.map_or(0, |t| (now_ms - t).max(0));
+            state
+                .metrics
+                .outbox_oldest_age_seconds
+                .get_or_create(&labels)
+                .set(age_ms as f64 / 1000.0);
+            backlog += len;
+        }
+    }
+    if !is_master {
+        state.metrics.stats_backlog_events.set(backlog as i64);
+        return;
+    }
+    let ids: Vec<_> = snapshot.branches.keys().cloned().collect();
+    if let Ok(throughs) = state.store.stats_through(&ids).await {
+        // Branches that never reported have no watermark yet; the oldest
+        // of the others is the lag.
+        if let Some(oldest) = throughs.into_iter().flatten().min() {
+            state
+                .metrics
+                .stats_lag_seconds
+                .set((now_ms - oldest).max(0) as f64 / 1000.0);
         }
     }
 }

@@ -307,6 +307,18 @@ impl Store {
             .collect())
     }
 
+    /// Each branch's `complete_through` (ms), pipelined.
+    pub async fn stats_through(&self, branches: &[Id]) -> StoreResult<Vec<Option<i64>>> {
+        let mut pipe = redis::pipe();
+        for branch in branches {
+            pipe.cmd("HGET")
+                .arg(keys::stats_meta(branch))
+                .arg("through_ms");
+        }
+        let mut conn = self.conn();
+        Ok(pipe.query_async(&mut conn).await?)
+    }
+
     /// The branch's outbox: length and the time of its oldest event (ms).
     pub async fn outbox_info(&self, branch: &Id) -> StoreResult<(u64, Option<i64>)> {
         let mut conn = self.conn();

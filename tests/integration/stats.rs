@@ -2,4 +2,5 @@
 //! the stats API on one node, and a master group with a slave group
 //! shipping events through a faulty link.
 
+mod api;
 mod apply;
