@@ -13,6 +13,9 @@
 //!   and the (ignored) failover benchmark.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
 //!   fencing of a deposed slave leader; the mirror-lag benchmark.
+//! - `stats`: the statistics apply script against the reference model, the
+//!   stats API, and exactly-once shipping through cuts, kills and lost
+//!   answers with real processes.
 
 mod api;
 mod cluster;

@@ -70,6 +70,15 @@ impl Topology {
     /// nodes are ready before the slaves start, so the slave leader's first
     /// poll finds them (instead of backing off).
     pub async fn start(links: Links) -> Topology {
+        Topology::start_with(links, &[]).await
+    }
+
+    /// [`start`](Self::start), with `extra` environment on every node.
+    pub async fn start_with(links: Links, extra: &[(&str, &str)]) -> Topology {
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let master_redis = RedisServer::start();
         let slave_redis = RedisServer::start();
         let master_configs: Vec<NodeConfig> = ["central-1", "central-2"]
@@ -77,6 +86,7 @@ impl Topology {
             .map(|id| {
                 let mut config = NodeConfig::new(id).redis(&master_redis.url());
                 config.env = leader_env();
+                config.env.extend(extra.iter().cloned());
                 config
             })
             .collect();
@@ -104,6 +114,7 @@ impl Topology {
             };
             let mut config = NodeConfig::new(id).redis(&slave_redis.url());
             config.env = leader_env();
+            config.env.extend(extra.iter().cloned());
             config.env.extend(
                 [
                     ("TURNUS__NODE__ROLE", "slave".to_owned()),
@@ -145,6 +156,22 @@ impl Topology {
 
     pub fn heal_links(&self) {
         self.proxies.iter().flatten().for_each(Proxy::heal);
+    }
+
+    /// Every slave → master link loses `share` of the answers.
+    pub fn lossy_links(&self, share: f64) {
+        self.proxies
+            .iter()
+            .flatten()
+            .for_each(|p| p.drop_responses(share));
+    }
+
+    /// The index of the master node with this id.
+    pub fn master_index(&self, id: &str) -> usize {
+        self.masters
+            .iter()
+            .position(|m| m.id() == id)
+            .unwrap_or_else(|| panic!("no master node {id}"))
     }
 
     /// Starts slave node `index` again with the same configuration (after a

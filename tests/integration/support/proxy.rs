@@ -6,6 +6,9 @@
 //! - [`blackhole`](Proxy::blackhole): existing connections are dropped and
 //!   new ones are accepted but never answered (the client sees timeouts),
 //!   which is what a real partition looks like.
+//! - [`drop_responses`](Proxy::drop_responses): forwards requests, but
+//!   drops a share of the connections as the answer comes back (the server
+//!   did the work, the client never hears of it), so clients resend.
 //! - [`heal`](Proxy::heal): forwards again.
 //!
 //! Runs on the tokio runtime of the test that starts it.
@@ -16,11 +19,13 @@ use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
     Forward,
     Refuse,
     Blackhole,
+    /// Forward, dropping the connection instead of this share of answers.
+    Lossy(f64),
 }
 
 struct Shared {
@@ -75,6 +80,12 @@ impl Proxy {
         self.set_mode(Mode::Blackhole);
     }
 
+    /// Forwards, but drops `share` (0–1) of the answers coming back, with
+    /// the connection they were on.
+    pub fn drop_responses(&self, share: f64) {
+        self.set_mode(Mode::Lossy(share));
+    }
+
     /// Forwards new connections again (held blackholed ones are dropped).
     pub fn heal(&self) {
         self.set_mode(Mode::Forward);
@@ -116,6 +127,10 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Mute
                 let task = tokio::spawn(forward(client, target));
                 state.connections.push(task.abort_handle());
             }
+            Mode::Lossy(share) => {
+                let task = tokio::spawn(forward_lossy(client, target, share));
+                state.connections.push(task.abort_handle());
+            }
         }
     }
 }
@@ -127,6 +142,41 @@ async fn forward(mut client: TcpStream, target: SocketAddr) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// Requests go through; each chunk of an answer is, with probability
+/// `share`, not delivered: both sockets are closed instead.
+async fn forward_lossy(client: TcpStream, target: SocketAddr, share: f64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(server) = TcpStream::connect(target).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = async {
+        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+    };
+    let downstream = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match server_read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if fastrand::f64() < share {
+                return; // the answer is lost; dropping closes both sides
+            }
+            if client_write.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = upstream => {}
+        () = downstream => {}
+    }
 }
 
 #[cfg(test)]
