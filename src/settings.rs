@@ -171,8 +171,6 @@ pub struct StatsSettings {
     /// master is not flooded (live events interleave with it, branch by
     /// branch).
     pub drain_events_per_s: u64,
-    /// Master: largest `POST /api/v1/mirror/stats` body.
-    pub max_batch_bytes: usize,
 }
 
 impl Default for StatsSettings {
@@ -181,7 +179,6 @@ impl Default for StatsSettings {
             batch_max_events: 500,
             poll_interval_ms: 200,
             drain_events_per_s: 20_000,
-            max_batch_bytes: 1024 * 1024,
         }
     }
 }
@@ -343,11 +340,9 @@ impl Settings {
         if st.batch_max_events == 0 || st.batch_max_events > 10_000 {
             problems.push("stats.batch_max_events: must be 1 to 10000".to_owned());
         }
-        if st.poll_interval_ms == 0 || st.drain_events_per_s == 0 || st.max_batch_bytes == 0 {
-            problems.push(
-                "stats: poll_interval_ms, drain_events_per_s and max_batch_bytes must be above 0"
-                    .to_owned(),
-            );
+        if st.poll_interval_ms == 0 || st.drain_events_per_s == 0 {
+            problems
+                .push("stats: poll_interval_ms and drain_events_per_s must be above 0".to_owned());
         }
         if self.node.role == NodeRole::Slave {
             if self.upstream.master_urls.is_empty() {

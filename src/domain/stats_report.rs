@@ -135,7 +135,8 @@ pub fn report_csv(branch: &Branch, days: &[(i64, HashMap<String, i64>)]) -> Stri
 /// One alert of the summary.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Alert {
-    /// `too-many-waiting`, `wait-over-target`, `long-transaction` or `counter-idle`.
+    /// `too-many-waiting`, `wait-over-target`, `long-transaction`,
+    /// `counter-idle` or `outbox-behind`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -170,7 +171,14 @@ pub struct LiveInput<'a> {
     pub current: &'a HashMap<String, String>,
     pub complete_through_ms: Option<i64>,
     pub last_report_ms: Option<i64>,
+    /// Oldest event not yet shipped and applied (this node's group's outbox).
+    pub outbox_oldest_ms: Option<i64>,
 }
+
+/// An outbox event older than this raises `outbox-behind`: statistics are
+/// not reaching the master (or the local rollups), and nothing is dropped,
+/// so the outbox grows until someone looks.
+pub const OUTBOX_ALERT_S: u64 = 60;
 
 /// The branch's summary line at `now_ms`.
 pub fn summary_branch(branch: &Branch, live: &LiveInput<'_>, now_ms: i64) -> SummaryBranch {
@@ -204,6 +212,14 @@ pub fn summary_branch(branch: &Branch, live: &LiveInput<'_>, now_ms: i64) -> Sum
                 });
             }
         }
+    }
+    if let Some(oldest) = live.outbox_oldest_ms.filter(|t| age_s(*t) > OUTBOX_ALERT_S) {
+        alerts.push(Alert {
+            kind: "outbox-behind",
+            service: None,
+            counter: None,
+            message: format!("statistics not shipped for {} s", age_s(oldest)),
+        });
     }
     for (counter, open) in live.current {
         let started = open.split('|').next().and_then(|s| s.parse::<i64>().ok());
@@ -292,6 +308,7 @@ mod tests {
                 current: &current,
                 complete_through_ms: Some(now - 500),
                 last_report_ms: Some(now),
+                outbox_oldest_ms: Some(now - 61_000),
             },
             now,
         );
@@ -306,6 +323,7 @@ mod tests {
             [
                 "counter-idle",
                 "long-transaction",
+                "outbox-behind",
                 "too-many-waiting",
                 "wait-over-target"
             ]

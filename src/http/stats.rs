@@ -151,6 +151,7 @@ async fn summary(
                     current: &live.current,
                     complete_through_ms: live.meta.through_ms,
                     last_report_ms: live.meta.last_report_ms,
+                    outbox_oldest_ms: live.outbox_oldest_ms,
                 },
                 now_ms,
             )

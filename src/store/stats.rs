@@ -92,6 +92,8 @@ pub struct BranchLive {
     /// counter → `<called ms>|<service>|<ticket>`.
     pub current: HashMap<String, String>,
     pub meta: StatsMeta,
+    /// Time of the oldest event still in this Redis's outbox of the branch.
+    pub outbox_oldest_ms: Option<i64>,
 }
 
 fn op_args(op: &Op) -> [String; 4] {
@@ -108,6 +110,35 @@ fn op_args(op: &Op) -> [String; 4] {
         Op::HSet { key, field, value } => ["S".into(), suffix(key), field.clone(), value.clone()],
         Op::HDel { key, field } => ["D".into(), suffix(key), field.clone(), String::new()],
     }
+}
+
+/// The apply script's ARGV for a batch (public for the benchmark, which
+/// runs the same script with `redis-benchmark`).
+pub fn apply_argv(
+    sender: Sender<'_>,
+    source: &str,
+    through_ms: i64,
+    events: &[EventOps],
+) -> Vec<String> {
+    let (group, epoch) = match sender {
+        Sender::Local { group } => (group, 0),
+        Sender::Peer { group, epoch } => (group, epoch.max(1)),
+    };
+    let mut argv = vec![
+        epoch.to_string(),
+        group.to_string(),
+        source.to_owned(),
+        through_ms.to_string(),
+        ROLLUP_TTL_S.to_string(),
+    ];
+    for event in events {
+        argv.push(event.id.to_string());
+        argv.push(event.ops.len().to_string());
+        for op in &event.ops {
+            argv.extend(op_args(op));
+        }
+    }
+    argv
 }
 
 fn meta_of(fields: HashMap<String, String>) -> StatsMeta {
@@ -177,23 +208,8 @@ impl Store {
         through_ms: i64,
         events: &[EventOps],
     ) -> StoreResult<ApplyOutcome> {
-        let (group, epoch) = match sender {
-            Sender::Local { group } => (group, 0),
-            Sender::Peer { group, epoch } => (group, epoch.max(1)),
-        };
         let mut invocation = self.scripts().stats.apply.key(keys::branch_prefix(branch));
-        invocation
-            .arg(epoch)
-            .arg(group.as_str())
-            .arg(source)
-            .arg(through_ms)
-            .arg(ROLLUP_TTL_S);
-        for event in events {
-            invocation.arg(event.id.to_string()).arg(event.ops.len());
-            for op in &event.ops {
-                invocation.arg(&op_args(op)[..]);
-            }
-        }
+        invocation.arg(apply_argv(sender, source, through_ms, events));
         let mut conn = self.conn();
         let reply = strings(invocation.invoke_async(&mut conn).await?)?;
         match reply.as_slice() {
@@ -285,14 +301,27 @@ impl Store {
                 .cmd("HGETALL")
                 .arg(keys::rollup(branch, &RollupKey::Current))
                 .cmd("HGETALL")
-                .arg(keys::stats_meta(branch));
+                .arg(keys::stats_meta(branch))
+                .cmd("XRANGE")
+                .arg(keys::outbox(branch))
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1);
         }
         let mut conn = self.conn();
-        let replies: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
+        let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        let as_strings = |v: &redis::Value| -> Vec<String> {
+            redis::from_redis_value(v.clone()).unwrap_or_default()
+        };
         Ok(replies
-            .chunks(4)
+            .chunks(5)
             .map(|chunk| {
-                let flat = |i: usize| chunk.get(i).cloned().unwrap_or_default();
+                let flat = |i: usize| chunk.get(i).map(as_strings).unwrap_or_default();
+                let oldest: Vec<(String, Vec<String>)> = chunk
+                    .get(4)
+                    .and_then(|v| redis::from_redis_value(v.clone()).ok())
+                    .unwrap_or_default();
                 BranchLive {
                     day: pairs(flat(0))
                         .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
@@ -302,6 +331,10 @@ impl Store {
                         .collect(),
                     current: pairs(flat(2)).collect(),
                     meta: meta_of(pairs(flat(3)).collect()),
+                    outbox_oldest_ms: oldest
+                        .first()
+                        .and_then(|(id, _)| StreamId::parse(id))
+                        .map(|id| id.ms as i64),
                 }
             })
             .collect())

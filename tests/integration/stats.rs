@@ -4,4 +4,5 @@
 
 mod api;
 mod apply;
+mod bench;
 mod shipping;

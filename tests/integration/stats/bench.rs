@@ -1,0 +1,389 @@
+//! Statistics benchmarks (ignored; `scripts/bench-stats.sh` runs them in
+//! release mode). They print figures and assert no timing (STYLE.md).
+//!
+//! - `stats_ingest_and_summary`: one master node, 1,000 branches in 200
+//!   slave groups; a simulator of the 200 groups' leaders ships batches
+//!   concurrently; events applied per second, compared with
+//!   `redis-benchmark` running the same apply script on the same Redis;
+//!   then `GET /api/v1/stats/summary` latency over the 1,000 branches.
+//! - `stats_lag_and_backlog_drain`: a master and a slave group; the lag from
+//!   a ticket's answer at the slave to the master's figures including it;
+//!   then a 10-minute outage's backlog at 50 tickets/s drained after the
+//!   link heals.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use turnus::domain::stats::{ShippedEvent, StatsBatch};
+use turnus::domain::Id;
+use turnus::store::stats::{apply_argv, Sender};
+
+use super::api::{get_json, totals};
+use super::apply::{generate, ops_of, test_branch};
+use crate::slave::topology::{Links, Topology};
+use crate::support::api::metric_value;
+use crate::support::api::ApiClient;
+use crate::support::process::{NodeConfig, NodeProcess};
+use crate::support::redis::RedisServer;
+use crate::support::{eventually, DISPLAY, PEER};
+
+const GROUPS: usize = 200;
+const BRANCHES_PER_GROUP: usize = 5;
+const EVENTS_PER_BRANCH: usize = 300;
+const BATCH: usize = 100;
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn branch_name(group: usize, n: usize) -> String {
+    format!("b{group:03}-{n}")
+}
+
+/// Creates the 1,000 branches (services loans and cash, as the generator
+/// uses) in 200 groups, a few admin writes at a time.
+async fn create_branches(master: &ApiClient) {
+    let all: Vec<(usize, usize)> = (0..GROUPS)
+        .flat_map(|g| (0..BRANCHES_PER_GROUP).map(move |n| (g, n)))
+        .collect();
+    for chunk in all.chunks(8) {
+        join_all(chunk.iter().map(|(g, n)| async move {
+            let id = branch_name(*g, *n);
+            master
+                .put_branch(
+                    &id,
+                    json!({"name": id, "timezone": "Europe/Lisbon", "group": format!("g{g:03}")}),
+                )
+                .await;
+            for service in ["loans", "cash"] {
+                master
+                    .put_service(
+                        &id,
+                        service,
+                        json!({"name": service, "prefix": "A", "target_wait_s": 600}),
+                    )
+                    .await;
+            }
+        }))
+        .await;
+    }
+}
+
+/// One simulated slave group leader: ships its branches' events in batches,
+/// branch by branch, as the real shipper does.
+async fn simulated_group(base: String, group: usize) -> usize {
+    let client = reqwest::Client::new();
+    let mut shipped = 0;
+    let streams: Vec<(String, Vec<ShippedEvent>)> = (0..BRANCHES_PER_GROUP)
+        .map(|n| {
+            let events = generate((group * 10 + n) as u64, EVENTS_PER_BRANCH)
+                .into_iter()
+                .map(|(id, event)| ShippedEvent {
+                    id: id.to_string(),
+                    event,
+                })
+                .collect();
+            (branch_name(group, n), events)
+        })
+        .collect();
+    for start in (0..EVENTS_PER_BRANCH).step_by(BATCH) {
+        for (branch, events) in &streams {
+            let batch = StatsBatch {
+                group: format!("g{group:03}"),
+                epoch: 1,
+                source: format!("sim-{group}"),
+                branch: branch.clone(),
+                through_ms: 0,
+                events: events[start..(start + BATCH).min(events.len())].to_vec(),
+            };
+            let response = client
+                .post(format!("{base}/api/v1/mirror/stats"))
+                .bearer_auth(PEER)
+                .json(&batch)
+                .send()
+                .await
+                .expect("the master answers");
+            assert_eq!(response.status(), StatusCode::OK, "batch refused");
+            shipped += batch.events.len();
+        }
+    }
+    shipped
+}
+
+/// `redis-benchmark` running the apply script with one `BATCH`-event batch
+/// per call (a fresh source each call, so every event is applied):
+/// events per second.
+fn redis_benchmark_events_per_s(redis: &RedisServer) -> f64 {
+    let script = turnus::store::script_source("stats_apply").expect("the apply script");
+    let client = redis::Client::open(redis.url()).expect("url");
+    let mut conn = client.get_connection().expect("connect");
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(&script)
+        .query(&mut conn)
+        .expect("SCRIPT LOAD");
+    let branch = test_branch("rb");
+    let events = ops_of(&branch, &generate(99, BATCH));
+    let group = Id::parse("rb").expect("id");
+    let argv = apply_argv(
+        Sender::Peer {
+            group: &group,
+            epoch: 1,
+        },
+        "rb-__rand_int__",
+        0,
+        &events,
+    );
+    let requests = 3000;
+    let output = std::process::Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &redis.port().to_string(),
+            "-c",
+            "32",
+            "-n",
+            &requests.to_string(),
+            "-r",
+            "1000000000",
+            "-q",
+        ])
+        .args(["EVALSHA", &sha, "1", "turnus:b:{rb}:"])
+        .args(&argv)
+        .output()
+        .expect("run redis-benchmark");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "EVALSHA ...: 1234.56 requests per second, p50=..."
+    let rps: f64 = text
+        .split("requests per second")
+        .next()
+        .and_then(|head| head.rsplit(' ').nth(1).or_else(|| head.rsplit(':').next()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("cannot read redis-benchmark output: {text}"));
+    rps * BATCH as f64
+}
+
+#[tokio::test]
+#[ignore = "benchmark: run with scripts/bench-stats.sh"]
+async fn stats_ingest_and_summary() {
+    let redis = RedisServer::start();
+    let node = NodeProcess::start_ready(NodeConfig::new("master").redis(&redis.url())).await;
+    let master = node.api().clone();
+    let setup = Instant::now();
+    create_branches(&master).await;
+    println!(
+        "created {} branches in {:.1} s",
+        GROUPS * BRANCHES_PER_GROUP,
+        setup.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let shipped: usize = join_all((0..GROUPS).map(|g| simulated_group(master.base_url.clone(), g)))
+        .await
+        .into_iter()
+        .sum();
+    let elapsed = started.elapsed();
+    let metrics = master.metrics().await.expect("metrics");
+    let applied = metric_value(&metrics, "turnus_stats_events_applied_total").unwrap_or(0.0);
+    assert_eq!(applied as usize, shipped, "each event applied exactly once");
+    let http_rate = shipped as f64 / elapsed.as_secs_f64();
+    let rb_rate = redis_benchmark_events_per_s(&redis);
+    println!(
+        "master ingest: {shipped} events from {GROUPS} simulated slave groups in batches of {BATCH}: \
+         {:.1} s, {http_rate:.0} events/s applied (goal >= 25,000); redis-benchmark running the apply script \
+         on the same Redis: {rb_rate:.0} events/s; ratio {:.2}",
+        elapsed.as_secs_f64(),
+        http_rate / rb_rate
+    );
+
+    // Summary over 1,000 branches, sequential requests.
+    let mut latencies = Vec::new();
+    for _ in 0..200 {
+        let at = Instant::now();
+        let response = master
+            .request(Method::GET, "/api/v1/stats/summary", Some(DISPLAY), None)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("JSON");
+        latencies.push(at.elapsed());
+        assert_eq!(
+            body["branches"].as_array().map(Vec::len),
+            Some(GROUPS * BRANCHES_PER_GROUP)
+        );
+    }
+    latencies.sort_unstable();
+    println!(
+        "GET /api/v1/stats/summary with {} branches, 200 requests: p50 {:.1} ms, p99 {:.1} ms (goal < 100 ms), max {:.1} ms",
+        GROUPS * BRANCHES_PER_GROUP,
+        ms(quantile(&latencies, 0.5)),
+        ms(quantile(&latencies, 0.99)),
+        ms(latencies[latencies.len() - 1])
+    );
+    let mut conn = redis::Client::open(redis.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(&mut conn)
+        .expect("INFO");
+    let used = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    println!(
+        "master Redis used_memory after {shipped} events over {} branches: {:.1} MB",
+        GROUPS * BRANCHES_PER_GROUP,
+        used / 1e6
+    );
+}
+
+/// Tickets issued for the lag measurement, one every `LAG_EVERY`.
+const LAG_TICKETS: usize = 300;
+const LAG_EVERY: Duration = Duration::from_millis(50);
+
+#[tokio::test]
+#[ignore = "benchmark: run with scripts/bench-stats.sh"]
+async fn stats_lag_and_backlog_drain() {
+    let topology = Topology::start(Links::Proxied).await;
+    let master = topology.master().clone();
+    let version = crate::slave::topology::setup_branch(&master).await;
+    topology.wait_slaves_at(version).await;
+    let slave = topology.slaves[0].api().clone();
+    let branch = crate::slave::topology::BRANCH;
+
+    // Lag: issue at a steady pace; a watcher polls the master's figures and
+    // notes when each count is first reached.
+    let watcher = {
+        let master = master.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::with_capacity(LAG_TICKETS);
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while seen.len() < LAG_TICKETS && Instant::now() < deadline {
+                let issued = totals(&master, branch).await.0.max(0) as usize;
+                while seen.len() < issued.min(LAG_TICKETS) {
+                    seen.push(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            seen
+        })
+    };
+    let mut answered = Vec::with_capacity(LAG_TICKETS);
+    for _ in 0..LAG_TICKETS {
+        let at = Instant::now();
+        slave.issue(branch, "cash").await;
+        answered.push(Instant::now());
+        if let Some(rest) = LAG_EVERY.checked_sub(at.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+    let seen = watcher.await.expect("watcher");
+    assert_eq!(
+        seen.len(),
+        LAG_TICKETS,
+        "the master did not count every ticket"
+    );
+    let mut lags: Vec<Duration> = seen
+        .iter()
+        .zip(&answered)
+        .map(|(s, a)| s.saturating_duration_since(*a))
+        .collect();
+    lags.sort_unstable();
+    println!(
+        "lag, slave ticket answer -> master figures include it ({LAG_TICKETS} tickets, one per {LAG_EVERY:?}, \
+         master polled every 5 ms): p50 {:.0} ms, p99 {:.0} ms (goal <= 2000 ms), max {:.0} ms",
+        ms(quantile(&lags, 0.5)),
+        ms(quantile(&lags, 0.99)),
+        ms(lags[lags.len() - 1])
+    );
+
+    // Backlog drain: 10 minutes at 50 tickets/s is 30,000 tickets, each
+    // issued, called and served: 90,000 events. Written straight into the
+    // outbox while the link is cut (the same documents the scripts write).
+    topology.cut_links();
+    let before = totals(&master, branch).await;
+    let outbox = format!("turnus:b:{{{branch}}}:outbox");
+    let mut conn = redis::Client::open(topology.slave_redis.url())
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    let tickets = 30_000;
+    let base_ms = chrono::Utc::now().timestamp_millis();
+    for chunk in (0..tickets).collect::<Vec<i64>>().chunks(1000) {
+        let mut pipe = redis::pipe();
+        for n in chunk {
+            let issued = base_ms + n;
+            let ticket = json!({"id": format!("x{n}"), "service": "cash", "number": "C001", "issued_ms": issued});
+            for (kind, status, extra) in [
+                ("ticket-issued", "waiting", json!({})),
+                (
+                    "ticket-called",
+                    "called",
+                    json!({"counter": "c1", "called_ms": issued + 1, "first_call": true}),
+                ),
+                (
+                    "ticket-served",
+                    "served",
+                    json!({"counter": "c1", "called_ms": issued + 1, "finished_ms": issued + 2}),
+                ),
+            ] {
+                let mut doc = ticket.clone();
+                doc["type"] = json!(kind);
+                doc["status"] = json!(status);
+                doc["ts_ms"] = json!(issued);
+                for (k, v) in extra.as_object().expect("object") {
+                    doc[k] = v.clone();
+                }
+                pipe.cmd("XADD")
+                    .arg(&outbox)
+                    .arg("*")
+                    .arg("e")
+                    .arg(doc.to_string())
+                    .ignore();
+            }
+        }
+        pipe.query::<()>(&mut conn).expect("XADD");
+    }
+    let events = tickets * 3;
+    let healed = Instant::now();
+    topology.heal_links();
+    // The shipper retries with back-off while cut (up to 5 s): the drain is
+    // timed from the first backlog event the master counts.
+    let first = eventually(
+        "the backlog to start arriving",
+        Duration::from_secs(60),
+        || async { (totals(&master, branch).await.0 > before.0).then(Instant::now) },
+    )
+    .await;
+    eventually(
+        "the backlog to reach the master",
+        Duration::from_secs(300),
+        || async { (totals(&master, branch).await.0 >= before.0 + tickets).then_some(()) },
+    )
+    .await;
+    let drained = first.elapsed();
+    println!(
+        "first backlog event counted {:.1} s after the heal",
+        (first - healed).as_secs_f64()
+    );
+    let after = totals(&master, branch).await;
+    assert_eq!(after.0 - before.0, tickets, "issued counted exactly once");
+    assert_eq!(after.2 - before.2, tickets, "served counted exactly once");
+    println!(
+        "backlog drain after a 10-minute outage at 50 tickets/s ({events} events): {:.1} s from the first arrival, \
+         {:.0} events/s (goal >= 10,000; pace limit stats.drain_events_per_s)",
+        drained.as_secs_f64(),
+        events as f64 / drained.as_secs_f64()
+    );
+    let cluster = get_json(&slave, "/api/v1/cluster").await;
+    println!(
+        "slave stats_backlog after the drain: {}",
+        cluster["upstream"]["stats_backlog"]
+    );
+}
