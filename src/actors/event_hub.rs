@@ -17,7 +17,8 @@ use actix::prelude::*;
 use tokio::sync::broadcast;
 
 use super::config_view::ConfigChanged;
-use crate::domain::{Id, TicketEvent};
+use super::node::NodeContext;
+use crate::domain::TicketEvent;
 use crate::store::{keys, Message as RedisMessage, Store};
 
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -34,16 +35,17 @@ pub struct LiveEvent {
 pub struct EventHub {
     store: Store,
     config_channel: String,
-    config_listener: Option<Recipient<ConfigChanged>>,
+    config_listener: Recipient<ConfigChanged>,
     branches: HashMap<String, broadcast::Sender<Arc<LiveEvent>>>,
 }
 
 impl EventHub {
-    pub fn new(store: Store, group: &Id) -> Self {
+    /// `config_listener` is told of every configuration change notice.
+    pub fn new(node: &NodeContext, config_listener: Recipient<ConfigChanged>) -> Self {
         EventHub {
-            store,
-            config_channel: keys::config_channel(group),
-            config_listener: None,
+            store: node.store.clone(),
+            config_channel: keys::config_channel(&node.group),
+            config_listener,
             branches: HashMap::new(),
         }
     }
@@ -75,9 +77,7 @@ impl EventHub {
     }
 
     fn notify_config(&self) {
-        if let Some(listener) = &self.config_listener {
-            listener.do_send(ConfigChanged);
-        }
+        self.config_listener.do_send(ConfigChanged);
     }
 
     fn publish(&mut self, branch: &str, event: LiveEvent) {
@@ -163,17 +163,5 @@ impl Handler<PublishLocal> for EventHub {
     type Result = ();
     fn handle(&mut self, msg: PublishLocal, _: &mut Context<Self>) {
         self.publish(&msg.branch, msg.event);
-    }
-}
-
-/// Where configuration notifications go.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetConfigListener(pub Recipient<ConfigChanged>);
-
-impl Handler<SetConfigListener> for EventHub {
-    type Result = ();
-    fn handle(&mut self, msg: SetConfigListener, _: &mut Context<Self>) {
-        self.config_listener = Some(msg.0);
     }
 }

@@ -96,10 +96,8 @@ async fn upstream(state: &AppState) -> Result<UpstreamView, ApiError> {
     let record = state.store.upstream(&state.group).await?;
     let snapshot = state.snapshot()?;
     let mut backlog = 0;
-    for (id, branch) in &snapshot.branches {
-        if branch.served_by(&state.group, false) {
-            backlog += state.store.outbox_len(id).await?;
-        }
+    for branch in snapshot.served_by(&state.group, false) {
+        backlog += state.store.outbox_len(&branch.id).await?;
     }
     Ok(UpstreamView {
         connected: record.connected,
