@@ -63,7 +63,11 @@ pub struct CalledEntry {
     pub called_at: DateTime<Utc>,
 }
 
-/// `GET /display`: the latest calls, newest first, at most ten.
+/// How many of the latest calls a display board shows.
+pub const DISPLAY_LENGTH: usize = 10;
+
+/// `GET /display`: the latest calls, newest first, at most
+/// [`DISPLAY_LENGTH`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DisplayBoard {
     pub called: Vec<CalledEntry>,

@@ -1,16 +1,8 @@
 //! The slave side of the configuration mirror: applying snapshots and
 //! recording the upstream link, both fenced leader-only writes.
 
-use super::fenced::group_fenced;
 use super::{keys, Store, StoreError, StoreResult};
 use crate::domain::{Branch, Id};
-
-pub(crate) fn scripts() -> (redis::Script, redis::Script) {
-    (
-        group_fenced(include_str!("lua/mirror_apply.lua")),
-        group_fenced(include_str!("lua/upstream_status.lua")),
-    )
-}
 
 /// What applying a snapshot did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

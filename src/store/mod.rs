@@ -1,5 +1,6 @@
 //! The only code that speaks Redis: the connection, key names, Lua scripts,
-//! and the embedded `redis-server` the default installation runs.
+//! and the embedded `redis-server` the default installation runs. Scripts
+//! are assembled in [`scripts`] and nowhere else.
 //!
 //! Every state change is one Lua script, so it is atomic and carries its own
 //! outbox event. Key names are built in [`keys`] and nowhere else. Callers
@@ -11,16 +12,19 @@ pub mod embedded;
 pub mod fenced;
 pub mod keys;
 pub mod mirror;
+pub mod scripts;
 pub mod tickets;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, Value};
+use redis::Value;
 
 use crate::settings::RedisSettings;
 
+pub use scripts::script_source;
+use scripts::Scripts;
 pub use tickets::{Outcome, QueueContext, QueueHead, TicketView};
 
 /// What can go wrong talking to Redis.
@@ -63,77 +67,6 @@ impl From<serde_json::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-const PRELUDE: &str = include_str!("lua/prelude.lua");
-
-fn branch_script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}\n{body}"))
-}
-
-/// The Lua scripts, hashed once at start-up and run by EVALSHA.
-pub(crate) struct Scripts {
-    pub issue: Script,
-    pub call: Script,
-    pub finish: Script,
-    pub recall: Script,
-    pub transfer: Script,
-    pub ticket: Script,
-    pub queues: Script,
-    pub display: Script,
-    pub config_put: Script,
-    pub config_load: Script,
-    pub lease_acquire: Script,
-    pub lease_renew: Script,
-    pub lease_release: Script,
-    pub heartbeat: Script,
-    pub leave: Script,
-    pub cluster_state: Script,
-    pub fence_probe: Script,
-    pub raise_fence: Script,
-    pub close_day: Script,
-    pub mirror_apply: Script,
-    pub upstream_status: Script,
-}
-
-impl Scripts {
-    fn new() -> Scripts {
-        let (mirror_apply, upstream_status) = mirror::scripts();
-        Scripts {
-            issue: branch_script(include_str!("lua/issue.lua")),
-            call: branch_script(include_str!("lua/call.lua")),
-            finish: branch_script(include_str!("lua/finish.lua")),
-            recall: branch_script(include_str!("lua/recall.lua")),
-            transfer: branch_script(include_str!("lua/transfer.lua")),
-            ticket: branch_script(include_str!("lua/ticket.lua")),
-            queues: branch_script(include_str!("lua/queues.lua")),
-            display: branch_script(include_str!("lua/display.lua")),
-            config_put: Script::new(include_str!("lua/config_put.lua")),
-            config_load: Script::new(include_str!("lua/config_load.lua")),
-            lease_acquire: Script::new(include_str!("lua/lease_acquire.lua")),
-            lease_renew: Script::new(include_str!("lua/lease_renew.lua")),
-            lease_release: Script::new(include_str!("lua/lease_release.lua")),
-            heartbeat: Script::new(include_str!("lua/heartbeat.lua")),
-            leave: Script::new(include_str!("lua/leave.lua")),
-            cluster_state: Script::new(include_str!("lua/cluster_state.lua")),
-            fence_probe: fenced::group_fenced(include_str!("lua/fence_probe.lua")),
-            raise_fence: fenced::branch_fenced(include_str!("lua/raise_fence.lua")),
-            close_day: fenced::branch_fenced(include_str!("lua/close_day.lua")),
-            mirror_apply,
-            upstream_status,
-        }
-    }
-}
-
-/// The full text of a script by name, for `turnus script NAME` (the
-/// benchmark loads the issue script into `redis-benchmark` with it).
-pub fn script_source(name: &str) -> Option<String> {
-    let body = match name {
-        "issue" => include_str!("lua/issue.lua"),
-        "call" => include_str!("lua/call.lua"),
-        _ => return None,
-    };
-    Some(format!("{PRELUDE}\n{body}"))
-}
 
 /// A handle on the group's Redis. Cheap to clone: every clone shares one
 /// multiplexed connection, so concurrent requests are pipelined on one
