@@ -18,8 +18,9 @@ use tokio::sync::broadcast;
 
 use super::config_view::ConfigChanged;
 use super::node::NodeContext;
+use crate::domain::Id;
 use crate::domain::TicketEvent;
-use crate::store::{keys, Message as RedisMessage, Store};
+use crate::store::{Notice, Store};
 
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 const CHANNEL_CAPACITY: usize = 256;
@@ -34,7 +35,7 @@ pub struct LiveEvent {
 /// The actor.
 pub struct EventHub {
     store: Store,
-    config_channel: String,
+    group: Id,
     config_listener: Recipient<ConfigChanged>,
     branches: HashMap<String, broadcast::Sender<Arc<LiveEvent>>>,
 }
@@ -44,35 +45,30 @@ impl EventHub {
     pub fn new(node: &NodeContext, config_listener: Recipient<ConfigChanged>) -> Self {
         EventHub {
             store: node.store.clone(),
-            config_channel: keys::config_channel(&node.group),
+            group: node.group.clone(),
             config_listener,
             branches: HashMap::new(),
         }
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        let store = self.store.clone();
-        let channels = vec![self.config_channel.clone()];
+        let (store, group) = (self.store.clone(), self.group.clone());
         ctx.spawn(
-            async move {
-                store
-                    .subscribe(&[keys::BRANCH_EVENTS_PATTERN.to_owned()], &channels)
-                    .await
-            }
-            .into_actor(self)
-            .map(|result, hub, ctx| match result {
-                Ok(stream) => {
-                    tracing::debug!("subscribed to ticket and configuration events");
-                    ctx.add_stream(stream);
-                    // Anything published while we were not subscribed is lost;
-                    // make the configuration view look for itself.
-                    hub.notify_config();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot subscribe to events; retrying");
-                    ctx.run_later(RECONNECT_DELAY, |hub, ctx| hub.connect(ctx));
-                }
-            }),
+            async move { store.subscribe_notices(&group).await }
+                .into_actor(self)
+                .map(|result, hub, ctx| match result {
+                    Ok(stream) => {
+                        tracing::debug!("subscribed to ticket and configuration events");
+                        ctx.add_stream(stream);
+                        // Anything published while we were not subscribed is lost;
+                        // make the configuration view look for itself.
+                        hub.notify_config();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot subscribe to events; retrying");
+                        ctx.run_later(RECONNECT_DELAY, |hub, ctx| hub.connect(ctx));
+                    }
+                }),
         );
     }
 
@@ -98,23 +94,22 @@ impl Actor for EventHub {
     }
 }
 
-impl StreamHandler<RedisMessage> for EventHub {
-    fn handle(&mut self, msg: RedisMessage, _: &mut Context<Self>) {
-        if msg.channel == self.config_channel {
-            self.notify_config();
-            return;
-        }
-        let Some(branch) = keys::branch_of_channel(&msg.channel) else {
-            return;
+impl StreamHandler<Notice> for EventHub {
+    fn handle(&mut self, notice: Notice, _: &mut Context<Self>) {
+        let (branch, payload) = match notice {
+            Notice::ConfigChanged => {
+                self.notify_config();
+                return;
+            }
+            Notice::TicketEvent { branch, payload } => (branch, payload),
         };
-        if !self.branches.contains_key(branch) {
+        if !self.branches.contains_key(&branch) {
             return; // nobody is watching this branch on this node
         }
-        match serde_json::from_str::<TicketEvent>(&msg.payload) {
+        match serde_json::from_str::<TicketEvent>(&payload) {
             Ok(event) => {
-                let ticket = event.ticket(branch);
+                let ticket = event.ticket(&branch);
                 let data = serde_json::to_string(&ticket).unwrap_or_default();
-                let branch = branch.to_owned();
                 self.publish(
                     &branch,
                     LiveEvent {
@@ -123,7 +118,7 @@ impl StreamHandler<RedisMessage> for EventHub {
                     },
                 );
             }
-            Err(e) => tracing::warn!(error = %e, channel = %msg.channel, "unreadable ticket event"),
+            Err(e) => tracing::warn!(error = %e, %branch, "unreadable ticket event"),
         }
     }
 

@@ -85,7 +85,7 @@ impl Store {
         let mut conn = self.conn();
         let (connected, last, master): (Option<String>, Option<i64>, Option<String>) =
             redis::cmd("HMGET")
-                .arg(format!("{}upstream", keys::group_prefix(group)))
+                .arg(keys::group_upstream(group))
                 .arg("connected")
                 .arg("last_contact_ms")
                 .arg("master")

@@ -21,6 +21,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 
+use crate::domain::Id;
 use crate::settings::RedisSettings;
 
 pub use scripts::script_source;
@@ -114,21 +115,6 @@ impl Store {
     }
 }
 
-/// A received pub/sub message: channel and payload.
-pub struct Message {
-    pub channel: String,
-    pub payload: String,
-}
-
-impl Message {
-    pub fn from_redis(msg: &redis::Msg) -> Message {
-        Message {
-            channel: msg.get_channel_name().to_owned(),
-            payload: msg.get_payload::<String>().unwrap_or_default(),
-        }
-    }
-}
-
 /// Pairs a flat `HGETALL` reply into (field, value).
 pub(crate) fn pairs(flat: Vec<String>) -> impl Iterator<Item = (String, String)> {
     let mut it = flat.into_iter();
@@ -140,26 +126,42 @@ pub(crate) fn strings(value: Value) -> StoreResult<Vec<String>> {
     redis::from_redis_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// What the node's event subscription delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The group's configuration changed (or may have).
+    ConfigChanged,
+    /// A ticket event of a branch, as the scripts published it (JSON).
+    TicketEvent { branch: String, payload: String },
+}
+
 impl Store {
-    /// Subscribes to `patterns` and `channels` on a dedicated connection
-    /// (pub/sub cannot share the multiplexed one). The stream ends when the
-    /// connection drops.
-    pub async fn subscribe(
+    /// Subscribes to the group's configuration changes and every branch's
+    /// ticket events on a dedicated connection (pub/sub cannot share the
+    /// multiplexed one). The stream ends when the connection drops.
+    pub async fn subscribe_notices(
         &self,
-        patterns: &[String],
-        channels: &[String],
-    ) -> StoreResult<futures::stream::BoxStream<'static, Message>> {
+        group: &Id,
+    ) -> StoreResult<futures::stream::BoxStream<'static, Notice>> {
         use futures::StreamExt;
+        let config_channel = keys::config_channel(group);
         let mut pubsub = self.client.get_async_pubsub().await?;
-        for pattern in patterns {
-            pubsub.psubscribe(pattern).await?;
-        }
-        for channel in channels {
-            pubsub.subscribe(channel).await?;
-        }
+        pubsub.psubscribe(keys::all_branch_events_pattern()).await?;
+        pubsub.subscribe(&config_channel).await?;
         Ok(pubsub
             .into_on_message()
-            .map(|msg| Message::from_redis(&msg))
+            .filter_map(move |msg| {
+                let channel = msg.get_channel_name();
+                let notice = if channel == config_channel {
+                    Some(Notice::ConfigChanged)
+                } else {
+                    keys::branch_of_events_channel(channel).map(|branch| Notice::TicketEvent {
+                        branch: branch.to_owned(),
+                        payload: msg.get_payload::<String>().unwrap_or_default(),
+                    })
+                };
+                futures::future::ready(notice)
+            })
             .boxed())
     }
 }

@@ -262,7 +262,7 @@ impl Store {
     pub async fn outbox_len(&self, branch: &Id) -> StoreResult<u64> {
         let mut conn = self.conn();
         Ok(redis::cmd("XLEN")
-            .arg(format!("{}outbox", keys::branch_prefix(branch)))
+            .arg(keys::branch_outbox(branch))
             .query_async(&mut conn)
             .await?)
     }

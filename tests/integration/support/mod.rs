@@ -34,6 +34,11 @@ pub fn token_env() -> Vec<(String, String)> {
     .collect()
 }
 
+/// An identifier the test knows is valid.
+pub fn id(value: &str) -> turnus::domain::Id {
+    turnus::domain::Id::parse(value).unwrap_or_else(|e| panic!("{value}: {e}"))
+}
+
 /// A loopback port that was free a moment ago. Never 6379, so a test can
 /// never talk to (or flush) a developer's own Redis.
 pub fn free_port() -> u16 {
