@@ -1,9 +1,13 @@
 //! Tickets: their states, numbers and business days.
 //!
-//! The numbering and business-day rules here are the specification; the Lua
-//! scripts in `store` apply the same arithmetic inside Redis (so that two
-//! nodes cannot disagree about the day), and an integration test checks that
-//! both agree.
+//! The numbering and business-day rules here ([`sequence_number`],
+//! [`format_number`], [`business_day`]) are the reference model: production
+//! numbers tickets inside the `issue` Lua script, where the day's counter is
+//! incremented atomically with the ticket (so two nodes cannot disagree about
+//! the day or hand out one number twice). The differential property tests
+//! (`tests/integration/rules.rs`) run that script on a real Redis against
+//! these functions. [`utc_offset_s`] is production code: the node computes
+//! the branch's offset and passes it to the script.
 
 use chrono::{DateTime, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;

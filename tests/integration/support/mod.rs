@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod process;
 pub mod proxy;
 pub mod redis;
+pub mod scripts;
 pub mod sse;
 
 use std::future::Future;
