@@ -44,6 +44,9 @@ use crate::store::{Store, StoreError};
 const WATCHDOG: Duration = Duration::from_millis(50);
 /// How soon a renewal that failed (error or timeout) is tried again.
 const RENEW_RETRY: Duration = Duration::from_millis(100);
+/// A standby wakes this many ms (drawn at random) after the lease it saw
+/// would expire, so standbys do not all try at the same instant.
+const EXPIRY_WAKE_JITTER_MS: std::ops::RangeInclusive<u64> = 2..=25;
 
 /// This node became the group's leader with this epoch.
 #[derive(Message, Clone, Copy, Debug)]
@@ -261,7 +264,7 @@ impl Leader {
                         Ok(Ok(Err((_holder, expires_in_ms)))) => {
                             // Wake when the lease would expire (a few ms
                             // later, jittered), or at the regular retry.
-                            let at_expiry = Duration::from_millis(expires_in_ms + fastrand::u64(2..=25));
+                            let at_expiry = Duration::from_millis(expires_in_ms + fastrand::u64(EXPIRY_WAKE_JITTER_MS));
                             let retry = leader.jittered_retry().min(at_expiry);
                             leader.schedule(ctx, retry);
                             return;

@@ -79,6 +79,11 @@ impl From<serde_json::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How often the connection manager retries a reconnect before a request
+/// fails (and the caller answers 503), and the longest delay between tries.
+const RECONNECT_RETRIES: usize = 2;
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+
 /// A handle on the group's Redis. Cheap to clone: every clone shares one
 /// multiplexed connection, so concurrent requests are pipelined on one
 /// socket instead of each checking a connection out of a pool.
@@ -97,8 +102,8 @@ impl Store {
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)))
             .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_max_delay(RECONNECT_MAX_DELAY);
         let conn = client
             .get_connection_manager_lazy(config)
             .map_err(StoreError::Redis)?;

@@ -32,13 +32,18 @@ async fn a_loading_redis_gives_503_store_loading_then_serves_the_data() {
         .get_multiplexed_async_connection()
         .await
         .expect("connect");
-    let () = redis::Script::new(
-        "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'filler:' .. i, i) end",
-    )
-    .arg(FILLER_KEYS)
-    .invoke_async(&mut conn)
-    .await
-    .expect("write the filler keys");
+    // In chunks: one big command can outlast the client's reply timeout on
+    // a loaded machine.
+    for chunk in (0..FILLER_KEYS).collect::<Vec<_>>().chunks(1000) {
+        let mut mset = redis::cmd("MSET");
+        for i in chunk {
+            mset.arg(format!("filler:{i}")).arg(i);
+        }
+        let () = mset
+            .query_async(&mut conn)
+            .await
+            .expect("write the filler keys");
+    }
     drop(conn);
     app.redis.save().await;
     app.redis.stop().await;
