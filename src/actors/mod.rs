@@ -18,6 +18,9 @@
 //! - [`StatsShipper`]: on a slave group's leader, ships the outboxes to the
 //!   master, which applies them exactly once.
 //!
+//! [`node::start`] starts them all over one [`NodeContext`]; a leader-only
+//! actor is one line there.
+//!
 //! Actors hold no state that Redis does not also hold: a node can be killed
 //! at any moment and another serves the same requests.
 
@@ -27,6 +30,7 @@ pub mod day_closer;
 pub mod event_hub;
 pub mod leader;
 pub mod membership;
+pub mod node;
 pub mod stats_aggregator;
 pub mod stats_shipper;
 pub mod ticket_queue;
@@ -37,6 +41,7 @@ pub use day_closer::DayCloser;
 pub use event_hub::{EventHub, LiveEvent};
 pub use leader::{Leader, LeaderStatus};
 pub use membership::Membership;
+pub use node::{NodeActors, NodeContext};
 pub use stats_aggregator::StatsAggregator;
 pub use stats_shipper::StatsShipper;
 pub use ticket_queue::{QueueError, TicketQueue, TicketQueues};

@@ -16,17 +16,15 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::watch;
 
 use super::leader::{LeadershipGained, LeadershipLost};
-use super::ConfigHandle;
+use super::NodeContext;
 use crate::domain::stats::{event_ops, StreamId};
 use crate::domain::{Branch, Id};
-use crate::metrics::Metrics;
 use crate::settings::StatsSettings;
 use crate::store::stats::{EventOps, OutboxRead, Sender};
 use crate::store::{Store, StoreError};
@@ -70,20 +68,6 @@ pub async fn pause_or_change(leadership: &mut watch::Receiver<Option<u64>>, paus
     let _ = tokio::time::timeout(pause, leadership.changed()).await;
 }
 
-/// The branches of `config` that `group` serves.
-pub fn served_branches(config: &ConfigHandle, group: &Id, is_master: bool) -> Vec<Arc<Branch>> {
-    config
-        .current()
-        .map(|s| {
-            s.branches
-                .values()
-                .filter(|b| b.served_by(group, is_master))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Every event of the outbox up to this instant is in `read` or before it:
 /// the read time when the batch was not full, else just before its last
 /// event's millisecond (more events of that millisecond may follow).
@@ -110,32 +94,19 @@ pub struct StatsAggregator {
 }
 
 struct Worker {
+    node: NodeContext,
     store: Store,
-    group: Id,
-    is_master: bool,
-    config: ConfigHandle,
-    metrics: Arc<Metrics>,
     settings: StatsSettings,
     /// Branch → (source, last applied id) as far as this term knows.
     cursors: HashMap<Id, (String, StreamId)>,
 }
 
 impl StatsAggregator {
-    pub fn new(
-        store: Store,
-        group: Id,
-        is_master: bool,
-        config: ConfigHandle,
-        metrics: Arc<Metrics>,
-        settings: StatsSettings,
-    ) -> Self {
+    pub fn new(node: &NodeContext) -> Self {
         let worker = Worker {
-            store,
-            group,
-            is_master,
-            config,
-            metrics,
-            settings,
+            node: node.clone(),
+            store: node.store.clone(),
+            settings: node.settings.stats.clone(),
             cursors: HashMap::new(),
         };
         StatsAggregator {
@@ -159,7 +130,7 @@ impl Worker {
                 Ok(true) => tokio::task::yield_now().await,
                 Ok(false) => pause_or_change(&mut leadership, poll).await,
                 Err(StoreError::Fenced { held, current }) => {
-                    self.metrics.fenced_writes_rejected.inc();
+                    self.node.metrics.fenced_writes_rejected.inc();
                     tracing::warn!(held, current, "outbox trim refused: a newer leader exists");
                     // Wait for our own leadership to be taken away (or renewed).
                     pause_or_change(&mut leadership, poll * 10).await;
@@ -176,7 +147,8 @@ impl Worker {
     async fn round(&mut self, epoch: u64) -> Result<bool, StoreError> {
         let batch_max = self.settings.batch_max_events;
         let mut busy = false;
-        for branch in served_branches(&self.config, &self.group, self.is_master) {
+        let (group, is_master) = (self.node.group.clone(), self.node.is_master());
+        for branch in self.node.served_branches() {
             let cursor = self.cursors.get(&branch.id).cloned();
             let read = self
                 .store
@@ -195,14 +167,14 @@ impl Worker {
                 .store
                 .apply_stats(
                     &branch.id,
-                    Sender::Local { group: &self.group },
+                    Sender::Local { group: &group },
                     &read.source,
                     through_ms(&read, batch_max),
                     &ops_of(&branch, &read),
                 )
                 .await?;
             if let crate::store::stats::ApplyOutcome::Applied { through, applied } = outcome {
-                self.metrics.stats_events_applied.inc_by(applied);
+                self.node.metrics.stats_events_applied.inc_by(applied);
                 if let Some(through) = through {
                     self.cursors
                         .insert(branch.id.clone(), (read.source.clone(), through));
@@ -210,7 +182,7 @@ impl Worker {
             }
             if !read.events.is_empty() {
                 self.store
-                    .trim_outbox(&branch.id, epoch, &read.source, None, !self.is_master)
+                    .trim_outbox(&branch.id, epoch, &read.source, None, !is_master)
                     .await?;
             }
             busy |= read.events.len() >= batch_max;

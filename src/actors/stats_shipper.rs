@@ -19,7 +19,6 @@
 //! and `last_report` keep moving.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -27,11 +26,10 @@ use tokio::sync::watch;
 
 use super::config_mirror::MAX_BACKOFF;
 use super::leader::{LeadershipGained, LeadershipLost};
-use super::stats_aggregator::{pause_or_change, served_branches, through_ms, LeaderLoop};
-use super::ConfigHandle;
+use super::stats_aggregator::{pause_or_change, through_ms, LeaderLoop};
+use super::NodeContext;
 use crate::domain::stats::{ShippedEvent, StatsBatch, StreamId};
 use crate::domain::Id;
-use crate::metrics::Metrics;
 use crate::settings::StatsSettings;
 use crate::store::{Store, StoreError};
 use crate::upstream::{UpstreamClient, UpstreamError};
@@ -45,11 +43,9 @@ pub struct StatsShipper {
 }
 
 struct Worker {
+    node: NodeContext,
     store: Store,
-    group: Id,
-    config: ConfigHandle,
     peer: UpstreamClient,
-    metrics: Arc<Metrics>,
     settings: StatsSettings,
     /// Branch → (source, the master's acknowledgement) in this term.
     acked: HashMap<Id, (String, Option<StreamId>)>,
@@ -65,21 +61,13 @@ enum Stop {
 }
 
 impl StatsShipper {
-    pub fn new(
-        store: Store,
-        group: Id,
-        config: ConfigHandle,
-        peer: UpstreamClient,
-        metrics: Arc<Metrics>,
-        settings: StatsSettings,
-    ) -> Self {
+    pub fn new(node: &NodeContext) -> Self {
+        let upstream = &node.settings.upstream;
         let worker = Worker {
-            store,
-            group,
-            config,
-            peer,
-            metrics,
-            settings,
+            node: node.clone(),
+            store: node.store.clone(),
+            peer: UpstreamClient::new(upstream.master_urls.clone(), upstream.token.clone()),
+            settings: node.settings.stats.clone(),
             acked: HashMap::new(),
             last_report: HashMap::new(),
         };
@@ -117,7 +105,7 @@ impl Worker {
                     }
                 }
                 Err(Stop::Deposed(why)) => {
-                    self.metrics.fenced_writes_rejected.inc();
+                    self.node.metrics.fenced_writes_rejected.inc();
                     tracing::warn!(epoch, %why, "statistics shipping stopped: a newer leader exists");
                     deposed = Some(epoch);
                 }
@@ -139,7 +127,7 @@ impl Worker {
     async fn round(&mut self, epoch: u64) -> Result<usize, Stop> {
         let batch_max = self.settings.batch_max_events;
         let mut shipped = 0;
-        for branch in served_branches(&self.config, &self.group, false) {
+        for branch in self.node.served_branches() {
             let known = self.acked.get(&branch.id).cloned();
             let after = known.as_ref().and_then(|k| k.1);
             let read = self
@@ -162,7 +150,7 @@ impl Worker {
                 continue;
             }
             let batch = StatsBatch {
-                group: self.group.to_string(),
+                group: self.node.group.to_string(),
                 epoch,
                 source: read.source.clone(),
                 branch: branch.id.to_string(),

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::kpi::bucket_of;
-use super::ticket::{business_day, utc_offset_s};
+use super::ticket::{business_day, utc_offset_s, EventKind};
 use super::{Branch, TicketEvent};
 
 /// Rollup keys of one branch, resolved to Redis names by the store.
@@ -230,8 +230,8 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
     };
     let service = ev.service.as_str();
     let counter = ev.counter.as_deref();
-    match ev.kind.as_str() {
-        "ticket-issued" => {
+    match ev.kind {
+        EventKind::TicketIssued => {
             e.service(service, "issued", 1);
             let member = e.waiting(service);
             e.ops.push(Op::ZAdd {
@@ -240,7 +240,7 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
                 score: ev.issued_ms,
             });
         }
-        "ticket-called" => {
+        EventKind::TicketCalled => {
             let member = e.waiting(service);
             e.ops.push(Op::ZRem {
                 key: RollupKey::Waiting,
@@ -268,8 +268,8 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
                 }
             }
         }
-        "ticket-served" | "ticket-no-show" => {
-            let metric = if ev.kind == "ticket-served" {
+        EventKind::TicketServed | EventKind::TicketNoShow => {
+            let metric = if ev.kind == EventKind::TicketServed {
                 "served"
             } else {
                 "no_show"
@@ -292,7 +292,7 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
                 });
             }
         }
-        "ticket-transferred" => {
+        EventKind::TicketTransferred => {
             let from = ev.from_service.as_deref().unwrap_or(service);
             e.service(from, "transferred", 1);
             e.transaction(from, ev.from_counter.as_deref(), ev.from_called_ms);
@@ -303,7 +303,7 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
                 score: ev.issued_ms,
             });
         }
-        "ticket-closed" => {
+        EventKind::TicketClosed => {
             e.service(service, "closed", 1);
             match (ev.called_ms, counter) {
                 (Some(_), Some(counter)) => e.ops.push(Op::HDel {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::domain::kpi::Acc;
+use crate::domain::ticket::EventKind;
 use crate::domain::{Id, TicketStatus};
 use chrono::TimeZone;
 use proptest::prelude::*;
@@ -45,7 +46,7 @@ fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
 
 fn ev(kind: &str, service: &str, ts_ms: i64, issued_ms: i64) -> TicketEvent {
     TicketEvent {
-        kind: kind.into(),
+        kind: serde_json::from_value(serde_json::Value::String(kind.into())).expect("event kind"),
         id: "7".into(),
         service: service.into(),
         number: "L001".into(),
@@ -322,7 +323,7 @@ proptest! {
                 f.hours.values().for_each(|a| total.merge(a));
             }
         }
-        let issued = events.iter().filter(|e| e.kind == "ticket-issued").count() as i64;
+        let issued = events.iter().filter(|e| e.kind == EventKind::TicketIssued).count() as i64;
         let firsts = events.iter().filter(|e| e.first_call).count() as i64;
         prop_assert_eq!(total.issued, issued);
         prop_assert_eq!(total.called, firsts);
@@ -331,7 +332,7 @@ proptest! {
         prop_assert_eq!(total.histogram.values().sum::<i64>(), firsts);
         let waiting_now = r.zsets.get(&RollupKey::Waiting).map_or(0, |z| z.len());
         prop_assert_eq!(waiting_now, still_waiting);
-        let ended = events.iter().filter(|e| e.kind == "ticket-served" || e.kind == "ticket-transferred").count() as i64;
+        let ended = events.iter().filter(|e| matches!(e.kind, EventKind::TicketServed | EventKind::TicketTransferred)).count() as i64;
         prop_assert_eq!(total.service_n, ended);
     }
 }

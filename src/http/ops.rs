@@ -7,6 +7,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::actors::ticket_queue::GetQueues;
+use crate::domain::config::ConfigSnapshot;
+use crate::domain::Id;
 use crate::metrics::{BranchLabels, QueueLabels};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -74,60 +76,68 @@ async fn refresh_gauges(state: &AppState) {
             }
         }
     }
-    for (id, _) in snapshot.branches.iter() {
-        let Some(queue) = state.queues.get(id.as_str()) else {
-            continue;
-        };
-        if let Ok(Ok(queues)) = queue.send(GetQueues).await {
-            for q in queues {
-                state
-                    .metrics
-                    .queue_waiting
-                    .get_or_create(&QueueLabels {
-                        branch: id.to_string(),
-                        service: q.service,
-                    })
-                    .set(q.waiting as i64);
-            }
+    let served: Vec<&Id> = state.served(&snapshot).map(|b| &b.id).collect();
+    // All branches at once: the requests share the multiplexed connection,
+    // so they go out pipelined instead of one round trip after another.
+    let queue_reads = served.iter().map(|id| async move {
+        let queue = state.queues.get(id.as_str())?;
+        queue.send(GetQueues).await.ok()?.ok()
+    });
+    let (queues, outbox_lens) = futures::join!(
+        futures::future::join_all(queue_reads),
+        state.store.outbox_lens(&served)
+    );
+    for (id, queues) in served.iter().zip(queues) {
+        for q in queues.into_iter().flatten() {
+            state
+                .metrics
+                .queue_waiting
+                .get_or_create(&QueueLabels {
+                    branch: id.to_string(),
+                    service: q.service,
+                })
+                .set(q.waiting as i64);
         }
     }
-    refresh_stats_gauges(state, &snapshot).await;
-}
-
-/// Outbox length and oldest-event age per branch this group serves, the
-/// slave's backlog, and the master's statistics lag.
-async fn refresh_stats_gauges(state: &AppState, snapshot: &crate::domain::config::ConfigSnapshot) {
-    let is_master = state.role == crate::settings::NodeRole::Master;
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let mut backlog = 0;
-    for (id, branch) in snapshot.branches.iter() {
-        if !branch.served_by(&state.group, is_master) {
-            continue;
-        }
-        if let Ok((len, oldest)) = state.store.outbox_info(id).await {
-            let labels = BranchLabels {
-                branch: id.to_string(),
-            };
+    if let Ok(lens) = outbox_lens {
+        for (id, len) in served.iter().zip(&lens) {
             state
                 .metrics
                 .outbox_length
-                .get_or_create(&labels)
-                .set(len as i64);
+                .get_or_create(&BranchLabels {
+                    branch: id.to_string(),
+                })
+                .set(*len as i64);
+        }
+        if state.role == crate::settings::NodeRole::Slave {
+            let backlog: u64 = lens.iter().sum();
+            state.metrics.stats_backlog_events.set(backlog as i64);
+        }
+    }
+    refresh_stats_gauges(state, &snapshot, &served).await;
+}
+
+/// The age of each served branch's oldest outbox event, and on the master
+/// the statistics lag: the age of the oldest branch watermark.
+async fn refresh_stats_gauges(state: &AppState, snapshot: &ConfigSnapshot, served: &[&Id]) {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    if let Ok(oldest) = state.store.outbox_oldest(served).await {
+        for (id, oldest) in served.iter().zip(oldest) {
             let age_ms = oldest.map_or(0, |t| (now_ms - t).max(0));
             state
                 .metrics
                 .outbox_oldest_age_seconds
-                .get_or_create(&labels)
+                .get_or_create(&BranchLabels {
+                    branch: id.to_string(),
+                })
                 .set(age_ms as f64 / 1000.0);
-            backlog += len;
         }
     }
-    if !is_master {
-        state.metrics.stats_backlog_events.set(backlog as i64);
+    if state.role != crate::settings::NodeRole::Master {
         return;
     }
-    let ids: Vec<_> = snapshot.branches.keys().cloned().collect();
-    if let Ok(throughs) = state.store.stats_through(&ids).await {
+    let all: Vec<Id> = snapshot.branches.keys().cloned().collect();
+    if let Ok(throughs) = state.store.stats_through(&all).await {
         // Branches that never reported have no watermark yet; the oldest
         // of the others is the lag.
         if let Some(oldest) = throughs.into_iter().flatten().min() {

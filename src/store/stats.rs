@@ -8,32 +8,13 @@
 
 use std::collections::HashMap;
 
-use redis::Script;
-
-use super::fenced::branch_fenced;
-use super::{branch_script, keys, pairs, strings, Store, StoreError, StoreResult};
+use super::{keys, pairs, strings, Store, StoreError, StoreResult};
 use crate::domain::stats::{Op, RollupKey, StreamId};
 use crate::domain::{Id, TicketEvent};
 
 /// Day rollups live this long after their first event: over the 400 days
 /// the issue asks for, with room for a late backlog.
 pub const ROLLUP_TTL_S: u64 = 410 * 86_400;
-
-pub(crate) struct StatsScripts {
-    pub outbox_read: Script,
-    pub apply: Script,
-    pub trim: Script,
-}
-
-impl StatsScripts {
-    pub(crate) fn new() -> StatsScripts {
-        StatsScripts {
-            outbox_read: branch_script(include_str!("lua/outbox_read.lua")),
-            apply: branch_script(include_str!("lua/stats_apply.lua")),
-            trim: branch_fenced(include_str!("lua/outbox_trim.lua")),
-        }
-    }
-}
 
 /// Events read from an outbox.
 #[derive(Debug, Clone)]
@@ -163,7 +144,6 @@ impl Store {
         let fresh_source: String = (0..16).map(|_| fastrand::alphanumeric()).collect();
         let reply = strings(
             self.scripts()
-                .stats
                 .outbox_read
                 .key(keys::branch_prefix(branch))
                 .arg(after.map_or_else(|| "-".to_owned(), |id| id.to_string()))
@@ -208,7 +188,7 @@ impl Store {
         through_ms: i64,
         events: &[EventOps],
     ) -> StoreResult<ApplyOutcome> {
-        let mut invocation = self.scripts().stats.apply.key(keys::branch_prefix(branch));
+        let mut invocation = self.scripts().stats_apply.key(keys::branch_prefix(branch));
         invocation.arg(apply_argv(sender, source, through_ms, events));
         let mut conn = self.conn();
         let reply = strings(invocation.invoke_async(&mut conn).await?)?;
@@ -244,7 +224,7 @@ impl Store {
         ];
         let reply = self
             .run_fenced(
-                &self.scripts().stats.trim,
+                &self.scripts().outbox_trim,
                 keys::branch_prefix(branch),
                 epoch,
                 &args,
@@ -262,7 +242,7 @@ impl Store {
         let mut pipe = redis::pipe();
         for day in days {
             pipe.cmd("HGETALL")
-                .arg(keys::rollup(branch, &RollupKey::Day(*day)));
+                .arg(keys::branch_rollup(branch, &RollupKey::Day(*day)));
         }
         let mut conn = self.conn();
         let replies: Vec<Vec<String>> = pipe.query_async(&mut conn).await?;
@@ -280,7 +260,7 @@ impl Store {
     pub async fn stats_meta(&self, branch: &Id) -> StoreResult<StatsMeta> {
         let mut conn = self.conn();
         let flat: Vec<String> = redis::cmd("HGETALL")
-            .arg(keys::stats_meta(branch))
+            .arg(keys::branch_stats_meta(branch))
             .query_async(&mut conn)
             .await?;
         Ok(meta_of(pairs(flat).collect()))
@@ -292,18 +272,18 @@ impl Store {
         let mut pipe = redis::pipe();
         for (branch, today) in branches {
             pipe.cmd("HGETALL")
-                .arg(keys::rollup(branch, &RollupKey::Day(*today)))
+                .arg(keys::branch_rollup(branch, &RollupKey::Day(*today)))
                 .cmd("ZRANGE")
-                .arg(keys::rollup(branch, &RollupKey::Waiting))
+                .arg(keys::branch_rollup(branch, &RollupKey::Waiting))
                 .arg(0)
                 .arg(-1)
                 .arg("WITHSCORES")
                 .cmd("HGETALL")
-                .arg(keys::rollup(branch, &RollupKey::Current))
+                .arg(keys::branch_rollup(branch, &RollupKey::Current))
                 .cmd("HGETALL")
-                .arg(keys::stats_meta(branch))
+                .arg(keys::branch_stats_meta(branch))
                 .cmd("XRANGE")
-                .arg(keys::outbox(branch))
+                .arg(keys::branch_outbox(branch))
                 .arg("-")
                 .arg("+")
                 .arg("COUNT")
@@ -345,31 +325,38 @@ impl Store {
         let mut pipe = redis::pipe();
         for branch in branches {
             pipe.cmd("HGET")
-                .arg(keys::stats_meta(branch))
+                .arg(keys::branch_stats_meta(branch))
                 .arg("through_ms");
         }
         let mut conn = self.conn();
         Ok(pipe.query_async(&mut conn).await?)
     }
 
-    /// The branch's outbox: length and the time of its oldest event (ms).
-    pub async fn outbox_info(&self, branch: &Id) -> StoreResult<(u64, Option<i64>)> {
+    /// The time (ms) of the oldest event in each branch's outbox, in the
+    /// order given, in one round trip.
+    pub async fn outbox_oldest(&self, branches: &[&Id]) -> StoreResult<Vec<Option<i64>>> {
+        if branches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for branch in branches {
+            pipe.cmd("XRANGE")
+                .arg(keys::branch_outbox(branch))
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1);
+        }
         let mut conn = self.conn();
-        let (len, first): (u64, Vec<(String, Vec<String>)>) = redis::pipe()
-            .cmd("XLEN")
-            .arg(keys::outbox(branch))
-            .cmd("XRANGE")
-            .arg(keys::outbox(branch))
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut conn)
-            .await?;
-        let oldest = first
-            .first()
-            .and_then(|(id, _)| StreamId::parse(id))
-            .map(|id| id.ms as i64);
-        Ok((len, oldest))
+        let replies: Vec<Vec<(String, Vec<String>)>> = pipe.query_async(&mut conn).await?;
+        Ok(replies
+            .into_iter()
+            .map(|first| {
+                first
+                    .first()
+                    .and_then(|(id, _)| StreamId::parse(id))
+                    .map(|id| id.ms as i64)
+            })
+            .collect())
     }
 }

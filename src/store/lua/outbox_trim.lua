@@ -1,10 +1,9 @@
--- Trim a branch's outbox below what every consumer is past (runs after
--- fence_branch.lua: only the group's current leader). ARGV: epoch, source,
--- acked (the master's applied_through; '' on the master group, which ships
+-- Trim a branch's outbox below what every consumer is past (a fenced
+-- script: only the group's current leader). ARGV: source, acked (the master's applied_through; '' on the master group, which ships
 -- nothing), ship (1 on a slave group: the master must have it too).
 -- The local aggregator's watermark is the other consumer. Returns
 -- {'ok', trimmed}.
-local source, acked, ship = ARGV[2], ARGV[3], ARGV[4] == '1'
+local source, acked, ship = ARGV[1], ARGV[2], ARGV[3] == '1'
 local function parse(id)
   local ms, seq = string.match(id or '', '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)

@@ -52,23 +52,23 @@ pub fn generate(seed: u64, n: usize) -> Vec<(StreamId, TicketEvent)> {
             ms: now as u64,
             seq,
         };
-        let base =
-            |kind: &str, t: &(String, String, i64, Option<(String, i64)>, bool)| TicketEvent {
-                kind: kind.into(),
-                id: t.0.clone(),
-                service: t.1.clone(),
-                number: "A001".into(),
-                status: TicketStatus::Waiting,
-                issued_ms: t.2,
-                called_ms: t.3.as_ref().map(|c| c.1),
-                finished_ms: None,
-                counter: t.3.as_ref().map(|c| c.0.clone()),
-                from_service: None,
-                from_counter: None,
-                from_called_ms: None,
-                first_call: false,
-                ts_ms: now,
-            };
+        let base = |kind: &str, t: &Open| TicketEvent {
+            kind: serde_json::from_value(serde_json::Value::String(kind.into()))
+                .expect("event kind"),
+            id: t.0.clone(),
+            service: t.1.clone(),
+            number: "A001".into(),
+            status: TicketStatus::Waiting,
+            issued_ms: t.2,
+            called_ms: t.3.as_ref().map(|c| c.1),
+            finished_ms: None,
+            counter: t.3.as_ref().map(|c| c.0.clone()),
+            from_service: None,
+            from_counter: None,
+            from_called_ms: None,
+            first_call: false,
+            ts_ms: now,
+        };
         let pick = rng.usize(0..10);
         if open.is_empty() || pick < 3 {
             next_id += 1;
@@ -151,7 +151,7 @@ pub async fn read_rollups(url: &str, branch: &Id, model: &Rollups) -> Rollups {
     hash_keys.push(RollupKey::Current);
     for key in hash_keys {
         let h: BTreeMap<String, String> = redis::cmd("HGETALL")
-            .arg(keys::rollup(branch, &key))
+            .arg(keys::branch_rollup(branch, &key))
             .query_async(&mut conn)
             .await
             .expect("HGETALL");
@@ -160,7 +160,7 @@ pub async fn read_rollups(url: &str, branch: &Id, model: &Rollups) -> Rollups {
         }
     }
     let z: Vec<(String, f64)> = redis::cmd("ZRANGE")
-        .arg(keys::rollup(branch, &RollupKey::Waiting))
+        .arg(keys::branch_rollup(branch, &RollupKey::Waiting))
         .arg(0)
         .arg(-1)
         .arg("WITHSCORES")
