@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use reqwest::StatusCode;
 use serde::Deserialize;
 
 use crate::domain::stats::{StatsAck, StatsBatch};
@@ -40,6 +41,8 @@ const POOL_IDLE: Duration = Duration::from_secs(60);
 /// How long past the long-poll's own wait a reply may take before the link
 /// counts as hung.
 const POLL_GRACE: Duration = Duration::from_secs(3);
+/// How long one statistics batch may take at the master.
+const STATS_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl UpstreamClient {
     pub fn new(urls: Vec<String>, token: String) -> UpstreamClient {
@@ -64,27 +67,25 @@ impl UpstreamClient {
         self.urls.get(self.preferred).map(String::as_str)
     }
 
-    /// Ships one batch of statistics; the master's acknowledgement. A 409
-    /// (`stale-epoch`) comes back as [`UpstreamError::Refused`].
-    pub async fn post_stats(&mut self, batch: &StatsBatch) -> Result<StatsAck, UpstreamError> {
+    /// Sends the request `build` makes for each master URL in turn,
+    /// starting with the one that answered last, until one answers with
+    /// success (or 304); a 4xx is our request's fault, the same at every
+    /// master node, so it is returned at once.
+    async fn in_turn(
+        &mut self,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let mut failures = Vec::new();
         for attempt in 0..self.urls.len() {
             let index = (self.preferred + attempt) % self.urls.len();
-            let url = format!("{}/api/v1/mirror/stats", self.urls[index]);
-            let response = self
-                .client
-                .post(&url)
+            let response = build(&self.client, &self.urls[index])
                 .bearer_auth(&self.token)
-                .json(batch)
-                .timeout(Duration::from_secs(10))
                 .send()
                 .await;
             match response {
-                Ok(r) if r.status().is_success() => {
+                Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_MODIFIED => {
                     self.preferred = index;
-                    return r.json::<StatsAck>().await.map_err(|e| {
-                        UpstreamError::Unreachable(format!("{url}: unreadable body: {e}"))
-                    });
+                    return Ok(r);
                 }
                 Ok(r) if r.status().is_client_error() => {
                     let status = r.status().as_u16();
@@ -98,6 +99,24 @@ impl UpstreamClient {
         Err(UpstreamError::Unreachable(failures.join("; ")))
     }
 
+    /// Ships one batch of statistics; the master's acknowledgement. A 409
+    /// (`stale-epoch`) comes back as [`UpstreamError::Refused`].
+    pub async fn post_stats(&mut self, batch: &StatsBatch) -> Result<StatsAck, UpstreamError> {
+        let response = self
+            .in_turn(|client, base| {
+                client
+                    .post(format!("{base}/api/v1/mirror/stats"))
+                    .json(batch)
+                    .timeout(STATS_TIMEOUT)
+            })
+            .await?;
+        let url = response.url().to_string();
+        response
+            .json::<StatsAck>()
+            .await
+            .map_err(|e| UpstreamError::Unreachable(format!("{url}: unreadable body: {e}")))
+    }
+
     /// Long-polls for a configuration newer than `since`: `Some` when there
     /// is one, `None` when `wait_s` passed without a change.
     pub async fn fetch_config(
@@ -106,42 +125,23 @@ impl UpstreamClient {
         since: u64,
         wait_s: u64,
     ) -> Result<Option<ConfigSnapshotBody>, UpstreamError> {
-        let mut failures = Vec::new();
-        for attempt in 0..self.urls.len() {
-            let index = (self.preferred + attempt) % self.urls.len();
-            let url = format!(
-                "{}/api/v1/mirror/config?group={group}&since={since}&wait_s={wait_s}",
-                self.urls[index]
-            );
-            let response = self
-                .client
-                .get(&url)
-                .bearer_auth(&self.token)
-                .timeout(Duration::from_secs(wait_s) + POLL_GRACE)
-                .send()
-                .await;
-            match response {
-                Ok(r) if r.status() == reqwest::StatusCode::NOT_MODIFIED => {
-                    self.preferred = index;
-                    return Ok(None);
-                }
-                Ok(r) if r.status().is_success() => {
-                    self.preferred = index;
-                    return r.json::<ConfigSnapshotBody>().await.map(Some).map_err(|e| {
-                        UpstreamError::Unreachable(format!("{url}: unreadable body: {e}"))
-                    });
-                }
-                Ok(r) if r.status().is_client_error() => {
-                    // Our request is wrong (token, group): every master
-                    // node will say the same.
-                    let status = r.status().as_u16();
-                    let body = r.text().await.unwrap_or_default();
-                    return Err(UpstreamError::Refused { status, body });
-                }
-                Ok(r) => failures.push(format!("{}: {}", self.urls[index], r.status())),
-                Err(e) => failures.push(format!("{}: {e}", self.urls[index])),
-            }
+        let response = self
+            .in_turn(|client, base| {
+                client
+                    .get(format!(
+                        "{base}/api/v1/mirror/config?group={group}&since={since}&wait_s={wait_s}"
+                    ))
+                    .timeout(Duration::from_secs(wait_s) + POLL_GRACE)
+            })
+            .await?;
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(None);
         }
-        Err(UpstreamError::Unreachable(failures.join("; ")))
+        let url = response.url().to_string();
+        response
+            .json::<ConfigSnapshotBody>()
+            .await
+            .map(Some)
+            .map_err(|e| UpstreamError::Unreachable(format!("{url}: unreadable body: {e}")))
     }
 }

@@ -122,6 +122,27 @@ pub fn apply_argv(
     argv
 }
 
+/// Entries as `XRANGE` returns them.
+type OutboxEntries = Vec<(String, Vec<String>)>;
+
+/// Adds `XRANGE outbox - + COUNT 1` (the oldest entry) to a pipeline.
+fn first_outbox_entry(pipe: &mut redis::Pipeline, branch: &Id) {
+    pipe.cmd("XRANGE")
+        .arg(keys::branch_outbox(branch))
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1);
+}
+
+/// The time (ms, from its stream id) of the first entry, if any.
+fn first_entry_ms(entries: OutboxEntries) -> Option<i64> {
+    entries
+        .first()
+        .and_then(|(id, _)| StreamId::parse(id))
+        .map(|id| id.ms as i64)
+}
+
 fn meta_of(fields: HashMap<String, String>) -> StatsMeta {
     let number = |name: &str| fields.get(name).and_then(|v| v.parse().ok());
     StatsMeta {
@@ -281,13 +302,8 @@ impl Store {
                 .cmd("HGETALL")
                 .arg(keys::branch_rollup(branch, &RollupKey::Current))
                 .cmd("HGETALL")
-                .arg(keys::branch_stats_meta(branch))
-                .cmd("XRANGE")
-                .arg(keys::branch_outbox(branch))
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1);
+                .arg(keys::branch_stats_meta(branch));
+            first_outbox_entry(&mut pipe, branch);
         }
         let mut conn = self.conn();
         let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
@@ -298,10 +314,10 @@ impl Store {
             .chunks(5)
             .map(|chunk| {
                 let flat = |i: usize| chunk.get(i).map(as_strings).unwrap_or_default();
-                let oldest: Vec<(String, Vec<String>)> = chunk
+                let oldest = chunk
                     .get(4)
                     .and_then(|v| redis::from_redis_value(v.clone()).ok())
-                    .unwrap_or_default();
+                    .and_then(first_entry_ms);
                 BranchLive {
                     day: pairs(flat(0))
                         .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
@@ -311,10 +327,7 @@ impl Store {
                         .collect(),
                     current: pairs(flat(2)).collect(),
                     meta: meta_of(pairs(flat(3)).collect()),
-                    outbox_oldest_ms: oldest
-                        .first()
-                        .and_then(|(id, _)| StreamId::parse(id))
-                        .map(|id| id.ms as i64),
+                    outbox_oldest_ms: oldest,
                 }
             })
             .collect())
@@ -340,23 +353,10 @@ impl Store {
         }
         let mut pipe = redis::pipe();
         for branch in branches {
-            pipe.cmd("XRANGE")
-                .arg(keys::branch_outbox(branch))
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1);
+            first_outbox_entry(&mut pipe, branch);
         }
         let mut conn = self.conn();
-        let replies: Vec<Vec<(String, Vec<String>)>> = pipe.query_async(&mut conn).await?;
-        Ok(replies
-            .into_iter()
-            .map(|first| {
-                first
-                    .first()
-                    .and_then(|(id, _)| StreamId::parse(id))
-                    .map(|id| id.ms as i64)
-            })
-            .collect())
+        let replies: Vec<OutboxEntries> = pipe.query_async(&mut conn).await?;
+        Ok(replies.into_iter().map(first_entry_ms).collect())
     }
 }

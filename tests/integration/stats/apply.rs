@@ -202,20 +202,20 @@ async fn lua_apply_matches_the_reference_model_under_resends_and_overlaps() {
                 start
             };
             let times = if rng.usize(0..4) == 0 { 2 } else { 1 };
+            let ship = |range: std::ops::Range<usize>| {
+                store.apply_stats(
+                    &branch_id,
+                    Sender::Peer {
+                        group: &group,
+                        epoch: 3,
+                    },
+                    "src-a",
+                    0,
+                    &all[range],
+                )
+            };
             for _ in 0..times {
-                let outcome = store
-                    .apply_stats(
-                        &branch_id,
-                        Sender::Peer {
-                            group: &group,
-                            epoch: 3,
-                        },
-                        "src-a",
-                        0,
-                        &all[from..end],
-                    )
-                    .await
-                    .expect("apply");
+                let outcome = ship(from..end).await.expect("apply");
                 let ApplyOutcome::Applied { through, .. } = outcome else {
                     panic!("seed {seed}: {outcome:?}");
                 };
@@ -228,19 +228,7 @@ async fn lua_apply_matches_the_reference_model_under_resends_and_overlaps() {
             sent.push((from, end));
             if rng.usize(0..5) == 0 {
                 let (a, b) = sent[rng.usize(0..sent.len())];
-                store
-                    .apply_stats(
-                        &branch_id,
-                        Sender::Peer {
-                            group: &group,
-                            epoch: 3,
-                        },
-                        "src-a",
-                        0,
-                        &all[a..b],
-                    )
-                    .await
-                    .expect("late resend");
+                ship(a..b).await.expect("late resend");
             }
             start = end;
         }
