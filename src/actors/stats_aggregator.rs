@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::watch;
@@ -28,6 +28,9 @@ use crate::domain::{Branch, Id};
 use crate::settings::StatsSettings;
 use crate::store::stats::{EventOps, OutboxRead, Sender};
 use crate::store::{Store, StoreError};
+
+/// How often an idle branch's watermark time is moved forward.
+pub const IDLE_REPORT: Duration = Duration::from_secs(1);
 
 /// A loop task that runs while this node leads, with the epoch it holds.
 pub struct LeaderLoop {
@@ -99,6 +102,8 @@ struct Worker {
     settings: StatsSettings,
     /// Branch → (source, last applied id) as far as this term knows.
     cursors: HashMap<Id, (String, StreamId)>,
+    /// When each branch's watermark time was last moved without events.
+    last_idle_report: HashMap<Id, Instant>,
 }
 
 impl StatsAggregator {
@@ -108,6 +113,7 @@ impl StatsAggregator {
             store: node.store.clone(),
             settings: node.settings.stats.clone(),
             cursors: HashMap::new(),
+            last_idle_report: HashMap::new(),
         };
         StatsAggregator {
             worker: LeaderLoop::start(|leadership| worker.run(leadership)),
@@ -162,6 +168,20 @@ impl Worker {
                 self.cursors.remove(&branch.id);
                 busy = true;
                 continue;
+            }
+            // An idle branch's `complete_through` moves once a second, not
+            // on every poll (each move is a write).
+            if read.events.is_empty()
+                && self
+                    .last_idle_report
+                    .get(&branch.id)
+                    .is_some_and(|at| at.elapsed() < IDLE_REPORT)
+            {
+                continue;
+            }
+            if read.events.is_empty() {
+                self.last_idle_report
+                    .insert(branch.id.clone(), Instant::now());
             }
             let outcome = self
                 .store

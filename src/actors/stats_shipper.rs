@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use super::config_mirror::MAX_BACKOFF;
 use super::leader::{LeadershipGained, LeadershipLost};
-use super::stats_aggregator::{pause_or_change, through_ms, LeaderLoop};
+use super::stats_aggregator::{pause_or_change, through_ms, LeaderLoop, IDLE_REPORT};
 use super::NodeContext;
 use crate::domain::stats::{ShippedEvent, StatsBatch, StreamId};
 use crate::domain::Id;
@@ -35,8 +35,6 @@ use crate::store::{Store, StoreError};
 use crate::upstream::{UpstreamClient, UpstreamError};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
-/// An idle branch is reported this often.
-const HEARTBEAT: Duration = Duration::from_secs(1);
 
 pub struct StatsShipper {
     worker: LeaderLoop,
@@ -145,7 +143,7 @@ impl Worker {
             let due = self
                 .last_report
                 .get(&branch.id)
-                .is_none_or(|at| at.elapsed() >= HEARTBEAT);
+                .is_none_or(|at| at.elapsed() >= IDLE_REPORT);
             if read.events.is_empty() && !due {
                 continue;
             }
