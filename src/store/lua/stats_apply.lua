@@ -29,7 +29,18 @@ local mark = redis.call('HGET', P .. 'stats-wm', source)
 local mark_ms, mark_seq = -1, -1
 if mark then mark_ms, mark_seq = parse(mark) end
 
-local touched = {}
+-- The fresh events' ops are folded in Lua tables first and written once
+-- per field at the end: increments add up, a max keeps the largest, and for
+-- a sorted-set member or a hash field set or deleted several times the last
+-- change wins. The end state is the same as applying the ops one by one (the
+-- differential test checks exactly that), with one Redis call per touched
+-- field instead of one per op.
+local incr, maxes, members, fields = {}, {}, {}, {}
+local function slot(t, key)
+  local s = t[key]
+  if not s then s = {}; t[key] = s end
+  return s
+end
 local applied = 0
 local i = 6
 while i <= #ARGV do
@@ -41,20 +52,19 @@ while i <= #ARGV do
     for _ = 1, nops do
       local op, key, field, value = ARGV[j], P .. ARGV[j + 1], ARGV[j + 2], ARGV[j + 3]
       if op == 'I' then
-        redis.call('HINCRBY', key, field, value)
-        touched[key] = true
+        local s = slot(incr, key)
+        s[field] = (s[field] or 0) + tonumber(value)
       elseif op == 'M' then
-        local cur = tonumber(redis.call('HGET', key, field))
-        if not cur or tonumber(value) > cur then redis.call('HSET', key, field, value) end
-        touched[key] = true
+        local s, v = slot(maxes, key), tonumber(value)
+        if not s[field] or v > s[field] then s[field] = v end
       elseif op == 'Z' then
-        redis.call('ZADD', key, value, field)
+        slot(members, key)[field] = tonumber(value)
       elseif op == 'R' then
-        redis.call('ZREM', key, field)
+        slot(members, key)[field] = false
       elseif op == 'S' then
-        redis.call('HSET', key, field, value)
+        slot(fields, key)[field] = value
       elseif op == 'D' then
-        redis.call('HDEL', key, field)
+        slot(fields, key)[field] = false
       end
       j = j + 4
     end
@@ -64,6 +74,29 @@ while i <= #ARGV do
     j = j + 4 * nops
   end
   i = j
+end
+
+local touched = {}
+for key, s in pairs(incr) do
+  touched[key] = true
+  for field, by in pairs(s) do redis.call('HINCRBY', key, field, by) end
+end
+for key, s in pairs(maxes) do
+  touched[key] = true
+  for field, v in pairs(s) do
+    local cur = tonumber(redis.call('HGET', key, field))
+    if not cur or v > cur then redis.call('HSET', key, field, v) end
+  end
+end
+for key, s in pairs(members) do
+  for member, score in pairs(s) do
+    if score then redis.call('ZADD', key, score, member) else redis.call('ZREM', key, member) end
+  end
+end
+for key, s in pairs(fields) do
+  for field, value in pairs(s) do
+    if value then redis.call('HSET', key, field, value) else redis.call('HDEL', key, field) end
+  end
 end
 
 -- Day rollups live at least ttl_s from their first event (≥ 400 days).
