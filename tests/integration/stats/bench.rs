@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use turnus::domain::stats::{ShippedEvent, StatsBatch};
 use turnus::domain::Id;
@@ -32,7 +32,13 @@ use crate::support::{eventually, DISPLAY, PEER};
 
 const GROUPS: usize = 200;
 const BRANCHES_PER_GROUP: usize = 5;
-const EVENTS_PER_BRANCH: usize = 300;
+/// Events each branch ships (`STATS_BENCH_EVENTS` overrides, for a quick run).
+fn events_per_branch() -> usize {
+    std::env::var("STATS_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
 const BATCH: usize = 100;
 /// Batches sent again because their answer was lost.
 static RESENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -83,7 +89,7 @@ async fn simulated_group(base: String, group: usize) -> usize {
     let mut shipped = 0;
     let streams: Vec<(String, Vec<ShippedEvent>)> = (0..BRANCHES_PER_GROUP)
         .map(|n| {
-            let events = generate((group * 10 + n) as u64, EVENTS_PER_BRANCH)
+            let events = generate((group * 10 + n) as u64, events_per_branch())
                 .into_iter()
                 .map(|(id, event)| ShippedEvent {
                     id: id.to_string(),
@@ -93,7 +99,7 @@ async fn simulated_group(base: String, group: usize) -> usize {
             (branch_name(group, n), events)
         })
         .collect();
-    for start in (0..EVENTS_PER_BRANCH).step_by(BATCH) {
+    for start in (0..events_per_branch()).step_by(BATCH) {
         for (branch, events) in &streams {
             let batch = StatsBatch {
                 group: format!("g{group:03}"),
@@ -220,15 +226,21 @@ async fn stats_ingest_and_summary() {
         http_rate / rb_rate
     );
 
-    // Summary over 1,000 branches, sequential requests.
+    // Summary over 1,000 branches, sequential requests, on a fresh client
+    // (a pooled connection idle through redis-benchmark may be closed).
+    let client = reqwest::Client::new();
     let mut latencies = Vec::new();
     for _ in 0..200 {
         let at = Instant::now();
-        let response = master
-            .request(Method::GET, "/api/v1/stats/summary", Some(DISPLAY), None)
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
+        let response = client
+            .get(master.url("/api/v1/stats/summary"))
+            .bearer_auth(DISPLAY)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("summary: {e:?}"));
+        let status = response.status();
         let body: Value = response.json().await.expect("JSON");
+        assert_eq!(status, StatusCode::OK, "after {:?}: {body}", at.elapsed());
         latencies.push(at.elapsed());
         assert_eq!(
             body["branches"].as_array().map(Vec::len),
