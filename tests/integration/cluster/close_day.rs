@@ -1,6 +1,7 @@
 //! The end-of-day close across the group: at a branch's close time the
 //! leader closes every ticket issued before it and still waiting or called,
-//! exactly once (one `ticket-closed` event each), leaves served tickets and
+//! exactly once (one `ticket-closed` event each, as published; the outbox
+//! itself is consumed by the statistics aggregator), leaves served tickets and
 //! later tickets alone, and a leader killed right at the close moment
 //! neither doubles nor skips the close.
 //!
@@ -161,7 +162,7 @@ async fn assert_closed_once(cluster: &mut Cluster, reader: &ApiClient, plans: &[
         );
 
         let mut closed_events: HashMap<String, usize> = HashMap::new();
-        for event in cluster.probe.outbox(plan.branch) {
+        for event in cluster.events.of(plan.branch) {
             if event["type"] == "ticket-closed" {
                 let id = event["id"].as_str().expect("event id").to_owned();
                 assert_eq!(event["status"], "closed", "{event}");

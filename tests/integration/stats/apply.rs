@@ -39,8 +39,18 @@ type Open = (String, String, i64, Option<(String, i64)>, bool);
 /// A random but consistent ticket history: issues, first calls, calls after
 /// transfers, serves, no-shows, closes; ids in stream order.
 pub fn generate(seed: u64, n: usize) -> Vec<(StreamId, TicketEvent)> {
+    // A different time of day per seed: day and hour boundaries get crossed.
+    generate_from(
+        seed,
+        n,
+        1_780_000_000_000 + (seed as i64 * 7_919_317) % 86_400_000,
+    )
+}
+
+/// [`generate`], starting at `start_ms` (one event every minute on average).
+pub fn generate_from(seed: u64, n: usize, start_ms: i64) -> Vec<(StreamId, TicketEvent)> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut now: i64 = 1_780_000_000_000 + rng.i64(0..86_400_000);
+    let mut now: i64 = start_ms;
     let mut open: Vec<Open> = Vec::new();
     let (mut out, mut next_id) = (Vec::new(), 0u64);
     let mut seq = 0;

@@ -23,7 +23,7 @@ use turnus::store::stats::{apply_argv, Sender};
 use turnus::store::Store;
 
 use super::api::{get_json, totals};
-use super::apply::{generate, ops_of, test_branch};
+use super::apply::{generate, generate_from, ops_of, test_branch};
 use crate::slave::topology::{Links, Topology};
 use crate::support::api::metric_value;
 use crate::support::process::{NodeConfig, NodeProcess};
@@ -50,6 +50,13 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Ten minutes ago: the generator spreads a branch's 300 events over about
+/// five hours from there, so they land in today's rollups, which the
+/// summary reads.
+fn today_start_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis() - 10 * 60_000
 }
 
 fn branch_name(group: usize, n: usize) -> String {
@@ -89,13 +96,18 @@ async fn simulated_group(base: String, group: usize) -> usize {
     let mut shipped = 0;
     let streams: Vec<(String, Vec<ShippedEvent>)> = (0..BRANCHES_PER_GROUP)
         .map(|n| {
-            let events = generate((group * 10 + n) as u64, events_per_branch())
-                .into_iter()
-                .map(|(id, event)| ShippedEvent {
-                    id: id.to_string(),
-                    event,
-                })
-                .collect();
+            // Today's events, so the summary has today's figures to read.
+            let events = generate_from(
+                (group * 10 + n) as u64,
+                events_per_branch(),
+                today_start_ms(),
+            )
+            .into_iter()
+            .map(|(id, event)| ShippedEvent {
+                id: id.to_string(),
+                event,
+            })
+            .collect();
             (branch_name(group, n), events)
         })
         .collect();

@@ -3,6 +3,8 @@
 //! for watching the group's lease, epoch and branch keys with a finer time
 //! resolution than any HTTP endpoint gives.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
@@ -143,27 +145,81 @@ impl RedisProbe {
         self.get(&keys::branch_closed_day(&id(branch)))
             .map(|v| v.parse().expect("a numeric day"))
     }
+}
 
-    /// Every event in the branch's outbox stream, oldest first.
-    pub fn outbox(&mut self, branch: &str) -> Vec<Value> {
-        let key = keys::branch_outbox(&id(branch));
-        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-            .arg(&key)
-            .arg("-")
-            .arg("+")
-            .query(&mut self.conn)
-            .unwrap_or_else(|e| panic!("XRANGE {key}: {e}"));
-        entries
-            .into_iter()
-            .map(|(id, fields)| {
-                let json = fields
-                    .chunks(2)
-                    .find(|pair| pair[0] == "e")
-                    .map(|pair| pair[1].clone())
-                    .unwrap_or_else(|| panic!("outbox entry {id} has no field e: {fields:?}"));
-                serde_json::from_str(&json).unwrap_or_else(|e| panic!("event {json}: {e}"))
-            })
+/// Every ticket event the group's scripts publish, recorded from before the
+/// nodes start. The outbox is no record of what was ever written: the
+/// statistics aggregator consumes and trims it.
+pub struct EventLog {
+    events: Arc<Mutex<Vec<(String, Value)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EventLog {
+    /// Subscribes to every branch's event channel; returns once subscribed.
+    pub fn start(url: &str) -> EventLog {
+        let mut conn = redis::Client::open(url)
+            .and_then(|client| client.get_connection())
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("set a read timeout");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready, subscribed) = std::sync::mpsc::channel();
+        let (log, stopped) = (events.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut pubsub = conn.as_pubsub();
+            pubsub
+                .psubscribe("turnus:b:*:events")
+                .expect("subscribe to the event channels");
+            let _ = ready.send(());
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok(message) = pubsub.get_message() else {
+                    continue; // the read timeout: look at the stop flag
+                };
+                let channel = message.get_channel_name().to_owned();
+                let payload: String = message.get_payload().unwrap_or_default();
+                if let (Some(branch), Ok(event)) = (
+                    channel
+                        .strip_prefix("turnus:b:{")
+                        .and_then(|rest| rest.strip_suffix("}:events")),
+                    serde_json::from_str::<Value>(&payload),
+                ) {
+                    log.lock()
+                        .expect("event log")
+                        .push((branch.to_owned(), event));
+                }
+            }
+        });
+        subscribed
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the event log subscribed");
+        EventLog {
+            events,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The events of one branch so far, in the order they were published.
+    pub fn of(&self, branch: &str) -> Vec<Value> {
+        self.events
+            .lock()
+            .expect("event log")
+            .iter()
+            .filter(|(b, _)| b == branch)
+            .map(|(_, e)| e.clone())
             .collect()
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -204,6 +260,8 @@ pub struct Cluster {
     pub nodes: Vec<NodeProcess>,
     configs: Vec<NodeConfig>,
     pub probe: RedisProbe,
+    /// Every ticket event published in the group.
+    pub events: EventLog,
     pub timing: Timing,
     _redis: RedisServer,
 }
@@ -213,6 +271,7 @@ impl Cluster {
     /// is ready.
     pub async fn start(ids: &[&str], timing: Timing) -> Cluster {
         let redis = RedisServer::start();
+        let events = EventLog::start(&redis.url());
         let configs: Vec<NodeConfig> = ids
             .iter()
             .map(|id| node_config(id, &redis.url(), timing))
@@ -223,6 +282,7 @@ impl Cluster {
             nodes,
             configs,
             probe: RedisProbe::connect(&redis.url()),
+            events,
             timing,
             _redis: redis,
         }
