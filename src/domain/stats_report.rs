@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::kpi::{Acc, CounterKpis, Kpis};
-use super::stats::{hour_start, waiting_by_service, DayFigures};
+use super::stats::{day_totals, hour_start, waiting_by_service, DayFigures};
 use super::ticket::{day_date, from_ms};
 use super::Branch;
 
@@ -182,9 +182,7 @@ pub const OUTBOX_ALERT_S: u64 = 60;
 
 /// The branch's summary line at `now_ms`.
 pub fn summary_branch(branch: &Branch, live: &LiveInput<'_>, now_ms: i64) -> SummaryBranch {
-    let figures = DayFigures::parse(live.today.iter().map(|(k, v)| (k.as_str(), *v)));
-    let mut today = Acc::default();
-    figures.hours.values().for_each(|a| today.merge(a));
+    let today = day_totals(live.today.iter().map(|(k, v)| (k.as_str(), *v)));
     let waiting = waiting_by_service(live.waiting.iter().map(|(m, s)| (m.as_str(), *s)));
     let age_s = |since_ms: i64| ((now_ms - since_ms).max(0) / 1000) as u64;
     let longest = waiting.values().map(|(_, oldest)| age_s(*oldest)).max();

@@ -307,30 +307,36 @@ impl Store {
         }
         let mut conn = self.conn();
         let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-        let as_strings = |v: &redis::Value| -> Vec<String> {
-            redis::from_redis_value(v.clone()).unwrap_or_default()
-        };
-        Ok(replies
-            .chunks(5)
-            .map(|chunk| {
-                let flat = |i: usize| chunk.get(i).map(as_strings).unwrap_or_default();
-                let oldest = chunk
-                    .get(4)
-                    .and_then(|v| redis::from_redis_value(v.clone()).ok())
-                    .and_then(first_entry_ms);
-                BranchLive {
-                    day: pairs(flat(0))
-                        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
-                        .collect(),
-                    waiting: pairs(flat(1))
-                        .filter_map(|(k, v)| Some((k, v.parse::<f64>().ok()? as i64)))
-                        .collect(),
-                    current: pairs(flat(2)).collect(),
-                    meta: meta_of(pairs(flat(3)).collect()),
-                    outbox_oldest_ms: oldest,
-                }
-            })
-            .collect())
+        let mut replies = replies.into_iter();
+        fn next_strings(replies: &mut impl Iterator<Item = redis::Value>) -> Vec<String> {
+            replies
+                .next()
+                .and_then(|v| redis::from_redis_value(v).ok())
+                .unwrap_or_default()
+        }
+        let mut out = Vec::with_capacity(branches.len());
+        for _ in branches {
+            let day = pairs(next_strings(&mut replies))
+                .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+                .collect();
+            let waiting = pairs(next_strings(&mut replies))
+                .filter_map(|(k, v)| Some((k, v.parse::<f64>().ok()? as i64)))
+                .collect();
+            let current = pairs(next_strings(&mut replies)).collect();
+            let meta = meta_of(pairs(next_strings(&mut replies)).collect());
+            let oldest = replies
+                .next()
+                .and_then(|v| redis::from_redis_value(v).ok())
+                .and_then(first_entry_ms);
+            out.push(BranchLive {
+                day,
+                waiting,
+                current,
+                meta,
+                outbox_oldest_ms: oldest,
+            });
+        }
+        Ok(out)
     }
 
     /// Each branch's `complete_through` (ms), pipelined.
