@@ -44,6 +44,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, options: StartOptions) -> anyhow::Result<Application> {
+        // The port first: a node that cannot serve must not start Redis,
+        // join the member list or take the group's leader lease.
+        let listener = std::net::TcpListener::bind(&settings.http.listen)
+            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         let embedded = if settings.redis.url.is_empty() {
             Some(EmbeddedRedis::start(
                 &settings.redis.embedded_binary,
@@ -56,7 +60,7 @@ impl Application {
         let redis_url = embedded
             .as_ref()
             .map(EmbeddedRedis::url)
-            .unwrap_or_else(|| settings.redis.url.clone());
+            .unwrap_or_else(|| settings.redis.url.expose().to_owned());
         let store = Store::connect(&redis_url, &settings.redis).context("redis.url")?;
         let group = settings.group();
 
@@ -177,8 +181,8 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
         let server = server
-            .bind(&settings.http.listen)
-            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+            .listen(listener)
+            .with_context(|| format!("cannot serve on {}", settings.http.listen))?;
         let port = server
             .addrs()
             .first()

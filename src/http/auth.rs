@@ -47,7 +47,7 @@ impl Tokens {
             (&auth.peer_tokens, TokenRole::Peer),
         ] {
             for token in tokens {
-                map.insert(token.clone(), role);
+                map.insert(token.expose().to_owned(), role);
             }
         }
         Tokens(map)
