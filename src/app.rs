@@ -159,9 +159,10 @@ impl Application {
             queues,
             hub,
             config_view,
-            metrics,
+            metrics: metrics.clone(),
             tokens: Tokens::from_settings(&settings.auth),
             leader: leader_status,
+            edge: http::EdgeLimits::new(&settings.http, &metrics),
         });
         let store_for_membership = store;
         let json_limit = settings.http.max_json_bytes;
@@ -170,6 +171,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(http::json_config(json_limit))
                 .app_data(http::query_config())
+                .wrap(actix_web::middleware::from_fn(http::middleware::edge_guard))
                 .wrap(http::middleware::RequestMetrics)
                 .configure(http::configure)
                 .default_service(web::to(http::not_found))

@@ -15,12 +15,14 @@
 //! - [`upstream`]: the HTTP client a slave group uses to reach its master
 //!   group (the server side of that protocol is `http::mirror`).
 //! - [`metrics`], [`demo`]: Prometheus metrics; configuration import.
+//! - [`logging`]: the binary's log setup (malformed requests counted, not logged).
 
 pub mod actors;
 pub mod app;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod settings;
 pub mod store;

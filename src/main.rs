@@ -52,13 +52,7 @@ enum ConfigAction {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,actix_server=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    turnus::logging::init();
     let env: HashMap<String, String> = std::env::vars().collect();
     // Errors are printed here, as text: returning them from `main` would
     // print their Debug form, with a stack trace when RUST_BACKTRACE is set.

@@ -54,10 +54,17 @@ impl Tokens {
     }
 
     fn role_of(&self, req: &HttpRequest) -> Option<TokenRole> {
-        let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
-        let token = header.to_str().ok()?.strip_prefix("Bearer ")?.trim();
-        self.0.get(token).copied()
+        self.0.get(bearer_token(req)?).copied()
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is
+/// case-insensitive (RFC 9110 11.1).
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    let (scheme, token) = header.to_str().ok()?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A role an endpoint requires.

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::auth::{Authorized, DisplayRole, KioskRole, OperatorRole};
 use super::error::{ApiError, ErrorBody};
+use super::openapi::{BadInput, BodyErrors, TokenErrors, Unavailable};
 use super::AppState;
 use crate::actors::ticket_queue::{
     CallNext, FinishCurrent, GetDisplay, GetQueues, GetTicket, IssueTicket, Recall, Transfer,
@@ -45,7 +46,7 @@ pub struct BranchView<'a> {
 }
 
 #[utoipa::path(tag = "branch", security(("bearer" = [])),
-    responses((status = 200, body = BranchView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = BranchView), (status = 404, body = ErrorBody, description = "branch not served here"), TokenErrors, BadInput, Unavailable))]
 #[get("/api/v1/branches/{branch}")]
 async fn get_branch(
     _: Authorized<DisplayRole>,
@@ -65,7 +66,7 @@ async fn get_branch(
 }
 
 #[utoipa::path(tag = "branch", security(("bearer" = [])), request_body = ServiceChoice,
-    responses((status = 201, body = Ticket), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such service"), TokenErrors, BodyErrors, Unavailable))]
 #[post("/api/v1/branches/{branch}/tickets")]
 async fn issue_ticket(
     _: Authorized<KioskRole>,
@@ -83,7 +84,7 @@ async fn issue_ticket(
 }
 
 #[utoipa::path(tag = "branch", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such ticket"), TokenErrors, BadInput, Unavailable))]
 #[get("/api/v1/branches/{branch}/tickets/{id}")]
 async fn get_ticket(
     _: Authorized<DisplayRole>,
@@ -98,8 +99,7 @@ async fn get_ticket(
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 204, description = "nothing is waiting for this counter"),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Ticket), (status = 204, description = "nothing is waiting for this counter"), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), TokenErrors, BadInput, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/call")]
 async fn call_next(
     _: Authorized<OperatorRole>,
@@ -115,7 +115,7 @@ async fn call_next(
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), (status = 409, body = ErrorBody, description = "no-current-ticket"), TokenErrors, BadInput, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/recall")]
 async fn recall(
     _: Authorized<OperatorRole>,
@@ -140,7 +140,7 @@ async fn end_current(
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), (status = 409, body = ErrorBody, description = "no-current-ticket"), TokenErrors, BadInput, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/finish")]
 async fn finish(
     _: Authorized<OperatorRole>,
@@ -151,7 +151,7 @@ async fn finish(
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), (status = 409, body = ErrorBody, description = "no-current-ticket"), TokenErrors, BadInput, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/no-show")]
 async fn no_show(
     _: Authorized<OperatorRole>,
@@ -162,7 +162,7 @@ async fn no_show(
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])), request_body = ServiceChoice,
-    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter or service"), (status = 409, body = ErrorBody, description = "no-current-ticket"), TokenErrors, BodyErrors, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/transfer")]
 async fn transfer(
     _: Authorized<OperatorRole>,
@@ -178,7 +178,7 @@ async fn transfer(
 }
 
 #[utoipa::path(tag = "branch", security(("bearer" = [])),
-    responses((status = 200, body = [QueueStatus]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [QueueStatus]), (status = 404, body = ErrorBody, description = "branch not served here"), TokenErrors, BadInput, Unavailable))]
 #[get("/api/v1/branches/{branch}/queues")]
 async fn queues(
     _: Authorized<DisplayRole>,
@@ -190,7 +190,7 @@ async fn queues(
 }
 
 #[utoipa::path(tag = "branch", security(("bearer" = [])),
-    responses((status = 200, body = DisplayBoard), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = DisplayBoard), (status = 404, body = ErrorBody, description = "branch not served here"), TokenErrors, BadInput, Unavailable))]
 #[get("/api/v1/branches/{branch}/display")]
 async fn display(
     _: Authorized<DisplayRole>,

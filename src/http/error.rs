@@ -2,7 +2,8 @@
 //! status and a stable code (API.md "Conventions"). 5xx bodies say nothing
 //! about internals; the cause chain goes to the log.
 
-use actix_web::http::StatusCode;
+use actix_web::error::PayloadError;
+use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -46,6 +47,14 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("send the body as application/json")]
     UnsupportedMediaType,
+    #[error("compressed request bodies are not accepted; send the body without Content-Encoding")]
+    CompressedBody,
+    #[error("this path does not answer this method; it answers {0}")]
+    MethodNotAllowed(String),
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    #[error("this token holds {0} event streams already; close one first")]
+    TooManyStreams(usize),
     #[error("fenced: this node holds epoch {held}, the group is at epoch {current}")]
     Fenced { held: u64, current: u64 },
     #[error("{0}")]
@@ -90,6 +99,13 @@ impl ApiError {
             ReadOnlyReplica => (StatusCode::CONFLICT, "read-only-replica"),
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+            CompressedBody => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-content-encoding",
+            ),
+            MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
+            BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
+            TooManyStreams(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-streams"),
             Fenced { .. } => (StatusCode::CONFLICT, "fenced"),
             NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis-unavailable"),
@@ -112,7 +128,26 @@ impl ResponseError for ApiError {
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
             _ => {}
         }
-        HttpResponse::build(status).json(ErrorBody {
+        let mut response = HttpResponse::build(status);
+        match self {
+            // RFC 9110 11.6.1 and RFC 6750 3: say which scheme is expected.
+            ApiError::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="turnus""#));
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            // RFC 7694 3: the encodings this server accepts.
+            ApiError::CompressedBody => {
+                response.insert_header((header::ACCEPT_ENCODING, "identity"));
+            }
+            // The rest of the body may still be on its way: do not read it.
+            ApiError::BodyTimeout => {
+                response.force_close();
+            }
+            _ => {}
+        }
+        response.json(ErrorBody {
             error: ErrorDetail {
                 code,
                 message: self.to_string(),
@@ -128,6 +163,20 @@ impl From<StoreError> for ApiError {
             other => {
                 ApiError::Internal(format!("{other}: {:?}", std::error::Error::source(&other)))
             }
+        }
+    }
+}
+
+impl From<PayloadError> for ApiError {
+    /// For handlers that read a raw body: the edge's body deadline shows
+    /// here as `TimedOut`.
+    fn from(e: PayloadError) -> Self {
+        match e {
+            PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                ApiError::BodyTimeout
+            }
+            PayloadError::Overflow => ApiError::InvalidBody("the body is too large".into()),
+            other => ApiError::InvalidBody(other.to_string()),
         }
     }
 }
