@@ -7,6 +7,9 @@
 //! - `readiness`: `/readyz` following Redis down and back up.
 //! - `concurrency`: two nodes, many kiosks and counters on one Redis.
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
+//! - `edge`: the audit's findings about the HTTP edge and the process
+//!   (issue 8): limits, methods, auth headers, OpenAPI against answers,
+//!   metrics format, configuration errors, port in use, event streams.
 //! - `lifecycle`: SIGTERM, SIGSTOP and SIGCONT of a node process.
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
@@ -18,6 +21,7 @@ mod api;
 mod cluster;
 mod concurrency;
 mod durability;
+mod edge;
 mod errors;
 mod lifecycle;
 mod readiness;

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cluster;
 pub mod process;
 pub mod proxy;
+pub mod raw;
 pub mod redis;
 pub mod sse;
 
