@@ -33,7 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceChoice {
-    #[schema(value_type = String, example = "loans")]
+    #[schema(value_type = String, example = "loans", pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub service: Id,
 }
 

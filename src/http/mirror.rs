@@ -30,6 +30,7 @@ pub struct MirrorQuery {
     since: u64,
     /// How long to wait for a newer version (0–30 s).
     #[serde(default)]
+    #[param(maximum = 30)]
     wait_s: u64,
 }
 

@@ -138,10 +138,32 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &m
     .filter_map(|(method, op)| op.map(|op| (method, op)))
 }
 
+/// Lists the IANA time zones a branch's `timezone` may name, so the
+/// document says exactly what is accepted.
+struct TimeZoneNames;
+
+impl Modify for TimeZoneNames {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(input))) = components.schemas.get_mut("BranchInput") {
+            if let Some(RefOr::T(Schema::Object(zone))) = input.properties.get_mut("timezone") {
+                zone.enum_values = Some(
+                    chrono_tz::TZ_VARIANTS
+                        .iter()
+                        .map(|tz| tz.name().into())
+                        .collect(),
+                );
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "turnus", description = "Queue management server: the API kiosks, counters, displays, dashboards and peer nodes use."),
-    modifiers(&BearerAuth, &IdPatterns),
+    modifiers(&BearerAuth, &IdPatterns, &TimeZoneNames),
     paths(
         ops::healthz, ops::readyz, ops::metrics,
         admin::list_branches, admin::get_branch, admin::put_branch, admin::delete_branch,
