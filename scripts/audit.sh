@@ -14,8 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MAX_EXAMPLES=${AUDIT_MAX_EXAMPLES:-25}
-VENV=target/audit-venv
-CONFIG=scripts/audit-schemathesis.toml
+VENV=$PWD/target/audit-venv
+CONFIG=$PWD/scripts/audit-schemathesis.toml
 
 scripts/ensure-redis.sh
 if ! command -v promtool >/dev/null 2>&1; then
@@ -74,7 +74,8 @@ schemathesis() { # name port [token]
     --max-examples "$MAX_EXAMPLES" --workers 2 --no-color --seed 8)
   [[ -n $token ]] && args+=(-H "Authorization: Bearer $token")
   echo "== schemathesis: $name"
-  if "$VENV/bin/schemathesis" --config-file "$CONFIG" "${args[@]}" >"$work/st-$name.txt" 2>&1; then
+  # Run in the work dir: schemathesis keeps a cache in .schemathesis/ there.
+  if (cd "$work" && "$VENV/bin/schemathesis" --config-file "$CONFIG" "${args[@]}") >"$work/st-$name.txt" 2>&1; then
     tail -n 1 "$work/st-$name.txt"
   else
     sed -n '/FAILURES/,$p' "$work/st-$name.txt" | head -n 150

@@ -74,19 +74,20 @@ pub enum BodyErrors {
     Unsupported(ErrorBody),
 }
 
-/// 409 from slave nodes, which serve a mirror.
+/// 409 of administration.
 #[derive(IntoResponses)]
 pub enum MasterOnly {
-    /// This node is a slave (`read-only-replica`).
+    /// This node is a slave, which serves a mirror (`read-only-replica`), or
+    /// concurrent writes kept winning the compare-and-swap (`write-contention`).
     #[response(status = 409)]
     ReadOnly(ErrorBody),
 }
 
-/// 503 while the group's Redis does not answer or the configuration is not
-/// loaded yet.
+/// 503 while the group's Redis does not answer or is loading its data, the
+/// configuration is not loaded yet, or the node is overloaded.
 #[derive(IntoResponses)]
 pub enum Unavailable {
-    /// `redis-unavailable` or `not-ready`.
+    /// `redis-unavailable`, `store-loading`, `not-ready` or `node-busy`.
     #[response(status = 503)]
     Unavailable(ErrorBody),
 }

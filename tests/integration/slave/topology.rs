@@ -61,7 +61,7 @@ pub struct Topology {
     /// `proxies[i][j]`: slave node `i` → master node `j`.
     proxies: Vec<Vec<Proxy>>,
     // Held until drop.
-    _master_redis: RedisServer,
+    pub master_redis: RedisServer,
     pub slave_redis: RedisServer,
 }
 
@@ -127,7 +127,7 @@ impl Topology {
             retired: Vec::new(),
             slave_configs,
             proxies,
-            _master_redis: master_redis,
+            master_redis,
             slave_redis,
         }
     }
@@ -168,7 +168,7 @@ impl Topology {
         let client = redis::Client::open(self.slave_redis.url()).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
         let value: Option<String> = redis::cmd("GET")
-            .arg(format!("turnus:g:{{{GROUP}}}:lease"))
+            .arg(turnus::store::keys::group_lease(&crate::support::id(GROUP)))
             .query_async(&mut conn)
             .await
             .ok()?;
