@@ -65,16 +65,16 @@ async fn a_compressed_body_is_refused_with_415_before_it_is_inflated() {
     }
     let bomb = encoder.finish().expect("compress");
     assert!(bomb.len() < 100_000, "{}", bomb.len());
-    let response = app
-        .http
-        .post(app.url("/api/v1/branches/main/tickets"))
-        .bearer_auth(KIOSK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_ENCODING, "gzip")
-        .body(bomb)
-        .send()
-        .await
-        .expect("an answer");
+    let issue = |encoding: &'static str, body: Vec<u8>| {
+        app.http
+            .post(app.url("/api/v1/branches/main/tickets"))
+            .bearer_auth(KIOSK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, encoding)
+            .body(body)
+            .send()
+    };
+    let response = issue("gzip", bomb).await.expect("an answer");
     assert_eq!(
         response
             .headers()
@@ -90,14 +90,7 @@ async fn a_compressed_body_is_refused_with_415_before_it_is_inflated() {
     .await;
     assert!(app.queues("main").await.iter().all(|q| q.waiting == 0));
     // The same request unencoded (or declared identity) is fine.
-    let plain = app
-        .http
-        .post(app.url("/api/v1/branches/main/tickets"))
-        .bearer_auth(KIOSK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_ENCODING, "identity")
-        .body(r#"{"service":"cash"}"#)
-        .send()
+    let plain = issue("identity", br#"{"service":"cash"}"#.to_vec())
         .await
         .expect("an answer");
     assert_eq!(plain.status(), StatusCode::CREATED);
