@@ -23,7 +23,7 @@ use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{web, Error, HttpMessage};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use super::error::ApiError;
 use super::AppState;
@@ -141,19 +141,20 @@ pub async fn edge_guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
-        // Inflating before the size limit would let 48 KiB cost 50 MB; no
-        // client of this API needs to compress what it sends.
-        if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
-            return Ok(req.error_response(ApiError::CompressedBody));
-        }
-    }
     if let Some(state) = req.app_data::<web::Data<AppState>>() {
         let deadline = state.edge.body_deadline;
         let payload = req.take_payload();
         let bounded: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> =
             Box::pin(DeadlineBody::new(payload, deadline));
         req.set_payload(Payload::from(bounded));
+    }
+    if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
+        // Inflating before the size limit would let 48 KiB cost 50 MB; no
+        // client of this API needs to compress what it sends.
+        if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
+            drain(req.take_payload()).await;
+            return Ok(req.error_response(ApiError::CompressedBody));
+        }
     }
     let head = req.method() == Method::HEAD;
     if head {
@@ -170,6 +171,23 @@ pub async fn edge_guard(
             body.boxed()
         }
     }))
+}
+
+/// Most of a refused body read (not inflated) and dropped before the
+/// answer, so a client still sending gets the answer instead of a reset
+/// (closing a socket with unread bytes resets it). Larger bodies are cut.
+const DRAIN_LIMIT: usize = 1 << 20;
+
+/// Reads and drops up to [`DRAIN_LIMIT`] bytes of `payload` (which is
+/// under its [`BodyDeadline`]).
+async fn drain(mut payload: Payload) {
+    let mut drained = 0;
+    while let Some(Ok(chunk)) = payload.next().await {
+        drained += chunk.len();
+        if drained > DRAIN_LIMIT {
+            break;
+        }
+    }
 }
 
 /// A request body that fails with `TimedOut` once its [`BodyDeadline`]
