@@ -146,10 +146,12 @@ impl Application {
             });
         }
 
+        let links = http::ticket_link::TicketLinks::new(store.clone(), group.clone());
         let state = web::Data::new(AppState {
             node_id: node_id.clone(),
             role: settings.node.role,
             group,
+            links,
             store: store.clone(),
             config,
             queues,

@@ -27,6 +27,8 @@ pub enum QueueError {
     UnknownCounter { branch: String, counter: String },
     #[error("counter {counter} has no current ticket")]
     NoCurrentTicket { counter: String },
+    #[error("no ticket {number} is waiting today in a service of counter {counter}")]
+    NotWaiting { number: String, counter: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -66,6 +68,15 @@ pub struct IssueTicket {
 #[rtype(result = "QueueResult<Option<Ticket>>")]
 pub struct CallNext {
     pub counter: Id,
+}
+
+/// Finish the counter's current ticket as served, then call the waiting
+/// ticket with this printed number (`A042`).
+#[derive(Message)]
+#[rtype(result = "QueueResult<Ticket>")]
+pub struct CallNumber {
+    pub counter: Id,
+    pub number: String,
 }
 
 /// Announce the counter's current ticket again.
@@ -170,6 +181,46 @@ impl Handler<CallNext> for TicketQueue {
             if called.is_some() {
                 metrics.ticket_called(branch.id.as_str());
             }
+            Ok(called)
+        })
+    }
+}
+
+impl Handler<CallNumber> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<Ticket>>;
+
+    fn handle(&mut self, msg: CallNumber, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store, metrics) = (
+            self.branch.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        );
+        Box::pin(async move {
+            let counter = branch
+                .counter(msg.counter.as_str())
+                .ok_or_else(|| unknown_counter(&branch, &msg.counter))?;
+            let services: Vec<&str> = counter
+                .services
+                .iter()
+                .map(|e| e.service.as_str())
+                .collect();
+            let offset = utc_offset_s(branch.tz(), Utc::now());
+            let events = store
+                .call_number(&branch.id, &counter.id, &msg.number, offset, &services)
+                .await?
+                .ok_or_else(|| QueueError::NotWaiting {
+                    number: msg.number.clone(),
+                    counter: counter.id.to_string(),
+                })?;
+            let called = events
+                .into_iter()
+                .last()
+                .filter(|e| e.kind == "ticket-called")
+                .map(|e| e.ticket(branch.id.as_str()))
+                .ok_or_else(|| {
+                    QueueError::Store(StoreError::Corrupt("call by number without a call".into()))
+                })?;
+            metrics.ticket_called(branch.id.as_str());
             Ok(called)
         })
     }

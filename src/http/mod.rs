@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod mirror;
 pub mod openapi;
 pub mod ops;
+pub mod ticket_link;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tokens: Tokens,
     pub leader: LeaderStatus,
+    pub links: ticket_link::TicketLinks,
 }
 
 impl AppState {

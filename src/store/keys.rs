@@ -31,6 +31,7 @@
 //! | `members` | sorted set | node → last heartbeat (ms) |
 //! | `member-addr` | hash | node → advertised URL |
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
+//! | `link-secret` | string | HMAC secret of customers' ticket links (hex; set once, NX) |
 
 use crate::domain::Id;
 
@@ -42,6 +43,11 @@ pub fn branch_prefix(branch: &Id) -> String {
 /// `turnus:g:{<group>}:`
 pub fn group_prefix(group: &Id) -> String {
     format!("turnus:g:{{{group}}}:")
+}
+
+/// The group's secret for customers' ticket links (`domain::link`).
+pub fn link_secret(group: &Id) -> String {
+    format!("{}link-secret", group_prefix(group))
 }
 
 /// The pattern of every branch's event channel.

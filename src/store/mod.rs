@@ -10,6 +10,7 @@ pub mod config;
 pub mod embedded;
 pub mod fenced;
 pub mod keys;
+pub mod links;
 pub mod mirror;
 pub mod tickets;
 
@@ -74,6 +75,7 @@ fn branch_script(body: &str) -> Script {
 pub(crate) struct Scripts {
     pub issue: Script,
     pub call: Script,
+    pub call_number: Script,
     pub finish: Script,
     pub recall: Script,
     pub transfer: Script,
@@ -101,6 +103,7 @@ impl Scripts {
         Scripts {
             issue: branch_script(include_str!("lua/issue.lua")),
             call: branch_script(include_str!("lua/call.lua")),
+            call_number: branch_script(include_str!("lua/call_number.lua")),
             finish: branch_script(include_str!("lua/finish.lua")),
             recall: branch_script(include_str!("lua/recall.lua")),
             transfer: branch_script(include_str!("lua/transfer.lua")),

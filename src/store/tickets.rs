@@ -113,6 +113,40 @@ impl Store {
             .collect()
     }
 
+    /// Calls the waiting ticket with this printed number (issued today, in
+    /// one of `services`), after finishing the counter's current ticket as
+    /// served. `None`, with nothing changed, when no such ticket waits.
+    /// Returns the events in order; the last one is `ticket-called`.
+    pub async fn call_number(
+        &self,
+        branch: &Id,
+        counter: &Id,
+        number: &str,
+        utc_offset_s: i32,
+        services: &[&str],
+    ) -> StoreResult<Option<Vec<TicketEvent>>> {
+        let mut conn = self.conn();
+        let mut invocation = self.scripts().call_number.key(keys::branch_prefix(branch));
+        invocation
+            .arg(counter.as_str())
+            .arg(number)
+            .arg(utc_offset_s);
+        for service in services {
+            invocation.arg(*service);
+        }
+        let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        match reply.split_first() {
+            Some((status, events)) if status == "ok" => Ok(Some(
+                events
+                    .iter()
+                    .map(|e| serde_json::from_str(e).map_err(StoreError::from))
+                    .collect::<StoreResult<_>>()?,
+            )),
+            Some((status, _)) if status == "not-waiting" => Ok(None),
+            _ => Err(StoreError::Corrupt(format!("unexpected reply {reply:?}"))),
+        }
+    }
+
     /// Ends the counter's current ticket; `None` when it has none.
     pub async fn finish(
         &self,

@@ -5,14 +5,7 @@
 local counter = ARGV[1]
 local s, now_ms, now_us = now()
 local out = {}
-local current = P .. 'current'
-local cur = redis.call('HGET', current, counter)
-if cur then
-  local ev = finish_ticket(cur, 'served', 'ticket-served', now_ms)
-  if ev then table.insert(out, ev) end
-  redis.call('HDEL', current, counter)
-end
-redis.call('HSET', P .. 'seen', counter, now_ms)
+finish_current(counter, now_ms, out)
 
 local best_id, best_score, best_service, best_priority
 for i = 2, #ARGV, 2 do
@@ -28,11 +21,5 @@ for i = 2, #ARGV, 2 do
 end
 if not best_id then return out end
 
--- ZREM inside the same script as the ZRANGE: no other counter can take it.
-redis.call('ZREM', P .. 'q:' .. best_service, best_id)
-redis.call('HSET', P .. 't:' .. best_id, 'status', 'called', 'called_ms', now_ms,
-  'announced_ms', now_ms, 'counter', counter)
-redis.call('HSET', current, counter, best_id)
-show_on_display(best_id)
-table.insert(out, emit('ticket-called', ticket_table(best_id), now_ms))
+call_ticket(best_id, best_service, counter, now_ms, out)
 return out
