@@ -170,6 +170,7 @@ impl Application {
                 .app_data(http::query_config())
                 .wrap(http::middleware::RequestMetrics)
                 .configure(http::configure)
+                .configure(crate::web::configure)
                 .default_service(web::to(http::not_found))
         })
         .shutdown_timeout(5)

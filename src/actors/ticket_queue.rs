@@ -320,7 +320,8 @@ impl Handler<GetDisplay> for TicketQueue {
                 .display(&branch.id)
                 .await?
                 .into_iter()
-                .map(|(number, counter, announced_ms)| CalledEntry {
+                .map(|(number, counter, announced_ms, id)| CalledEntry {
+                    id,
                     number,
                     counter,
                     called_at: from_ms(announced_ms),

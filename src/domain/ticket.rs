@@ -57,6 +57,9 @@ pub struct QueueStatus {
 /// One line of a display board.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CalledEntry {
+    /// The ticket's id (an addition to API.md: a counter page finds its
+    /// current ticket from it).
+    pub id: String,
     pub number: String,
     pub counter: String,
     /// When it was last announced (called or recalled).

@@ -264,8 +264,9 @@ impl Store {
         Ok((heads, QueueContext::new(now_ms, times, seen)))
     }
 
-    /// The latest calls, newest first: (number, counter, announced at ms).
-    pub async fn display(&self, branch: &Id) -> StoreResult<Vec<(String, String, i64)>> {
+    /// The latest calls, newest first: (number, counter, announced at ms,
+    /// ticket id).
+    pub async fn display(&self, branch: &Id) -> StoreResult<Vec<(String, String, i64, String)>> {
         let mut conn = self.conn();
         let flat: Vec<String> = self
             .scripts()
@@ -274,9 +275,16 @@ impl Store {
             .invoke_async(&mut conn)
             .await?;
         Ok(flat
-            .chunks(3)
-            .filter(|c| c.len() == 3)
-            .map(|c| (c[0].clone(), c[1].clone(), c[2].parse().unwrap_or(0)))
+            .chunks(4)
+            .filter(|c| c.len() == 4)
+            .map(|c| {
+                (
+                    c[0].clone(),
+                    c[1].clone(),
+                    c[2].parse().unwrap_or(0),
+                    c[3].clone(),
+                )
+            })
             .collect())
     }
 }
