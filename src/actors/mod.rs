@@ -14,6 +14,9 @@
 //!   configuration into the group's Redis.
 //! - [`Membership`]: heartbeats this node into the group's member list.
 //!
+//! [`node::start`] starts them all over one [`NodeContext`]; a leader-only
+//! actor is one line there.
+//!
 //! Actors hold no state that Redis does not also hold: a node can be killed
 //! at any moment and another serves the same requests.
 
@@ -23,6 +26,7 @@ pub mod day_closer;
 pub mod event_hub;
 pub mod leader;
 pub mod membership;
+pub mod node;
 pub mod ticket_queue;
 
 pub use config_mirror::ConfigMirror;
@@ -31,4 +35,5 @@ pub use day_closer::DayCloser;
 pub use event_hub::{EventHub, LiveEvent};
 pub use leader::{Leader, LeaderStatus};
 pub use membership::Membership;
+pub use node::{NodeActors, NodeContext};
 pub use ticket_queue::{QueueError, TicketQueue, TicketQueues};

@@ -13,7 +13,7 @@ use crate::domain::Id;
 impl Store {
     /// The group's link secret, created now if the group has none yet.
     pub async fn link_secret(&self, group: &Id) -> StoreResult<Vec<u8>> {
-        let key = keys::link_secret(group);
+        let key = keys::group_link_secret(group);
         let mut fresh = [0u8; 32];
         getrandom::getrandom(&mut fresh).map_err(|e| {
             StoreError::Corrupt(format!("no random bytes for the link secret: {e}"))

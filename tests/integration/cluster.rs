@@ -8,6 +8,7 @@
 //! (`scripts/bench-failover.sh`); the tests assert generous deadlines only.
 
 mod close_day;
+mod fences;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -614,73 +615,4 @@ async fn failover_timing() {
         "fenced writes accepted from a resumed ex-leader: {fenced_accepted} of {fenced_attempts}"
     );
     assert_eq!(fenced_accepted, 0, "a deposed leader's write was accepted");
-}
-
-/// The fences themselves, straight on the store: epoch 0 (which no leader
-/// ever holds) is refused even before any leader exists, a group write needs
-/// the group's current epoch, and a branch fence refuses any epoch below the
-/// highest that wrote there.
-#[actix_web::test]
-async fn fences_refuse_epoch_zero_and_older_epochs() {
-    use turnus::domain::Id;
-    use turnus::settings::RedisSettings;
-    use turnus::store::{Store, StoreError};
-
-    let redis = RedisServer::start();
-    let store = Store::connect(&redis.url(), &RedisSettings::default()).expect("store");
-    let group = Id::parse("g").expect("id");
-    let branch = Id::parse("b").expect("id");
-    let fenced = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Fenced { .. }));
-
-    assert!(
-        fenced(store.fence_probe(&group, 0).await),
-        "epoch 0 before any leader"
-    );
-    assert!(
-        fenced(store.raise_branch_fence(&branch, 0).await),
-        "epoch 0 on a branch"
-    );
-
-    let first = store
-        .acquire_lease(&group, "n1", 60_000)
-        .await
-        .expect("redis")
-        .expect("free lease");
-    store
-        .fence_probe(&group, first)
-        .await
-        .expect("the holder's epoch passes");
-    store
-        .raise_branch_fence(&branch, first)
-        .await
-        .expect("raises");
-
-    // A second leader (the first lease released) gets a higher epoch.
-    let holder = turnus::store::cluster::LeaseHolder {
-        node: "n1".into(),
-        epoch: first,
-    };
-    assert!(store.release_lease(&group, &holder).await.expect("redis"));
-    let second = store
-        .acquire_lease(&group, "n2", 60_000)
-        .await
-        .expect("redis")
-        .expect("free lease");
-    assert!(second > first);
-    store
-        .raise_branch_fence(&branch, second)
-        .await
-        .expect("raises");
-    assert!(
-        fenced(store.fence_probe(&group, first).await),
-        "old epoch on the group"
-    );
-    assert!(
-        fenced(store.raise_branch_fence(&branch, first).await),
-        "old epoch on the branch"
-    );
-    store
-        .fence_probe(&group, second)
-        .await
-        .expect("current epoch passes");
 }

@@ -3,9 +3,9 @@
 -- sorted by priority. Returns the events in order; the last is
 -- ticket-called when a ticket was called.
 local counter = ARGV[1]
-local s, now_ms, now_us = now()
+local at_ms = now_ms()
 local out = {}
-finish_current(counter, now_ms, out)
+finish_current(counter, at_ms, out)
 
 local best_id, best_score, best_service, best_priority
 for i = 2, #ARGV, 2 do
@@ -21,5 +21,5 @@ for i = 2, #ARGV, 2 do
 end
 if not best_id then return out end
 
-call_ticket(best_id, best_service, counter, now_ms, out)
+call_ticket(best_id, best_service, counter, at_ms, out)
 return out

@@ -6,7 +6,7 @@
 -- the counter's current ticket. Otherwise the current ticket is finished as
 -- served first, as a plain call does: {'ok', events...}.
 local counter, number, offset = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local s, now_ms = now()
+local s, at_ms = now()
 local today = tostring(math.floor((s + offset) / 86400))
 
 local found_id, found_service
@@ -26,6 +26,6 @@ end
 if not found_id then return { 'not-waiting' } end
 
 local out = { 'ok' }
-finish_current(counter, now_ms, out)
-call_ticket(found_id, found_service, counter, now_ms, out)
+finish_current(counter, at_ms, out)
+call_ticket(found_id, found_service, counter, at_ms, out)
 return out
