@@ -14,7 +14,8 @@ use crate::domain::estimate::{estimate_wait_s, open_counters};
 use crate::domain::matrix::ordered_row;
 use crate::domain::ticket::{from_ms, utc_offset_s};
 use crate::domain::{
-    Branch, CalledEntry, DisplayBoard, EventKind, Id, QueueStatus, Ticket, TicketStatus,
+    Branch, CalledEntry, DisplayBoard, EventKind, Id, QueueStatus, Ticket, TicketEvent,
+    TicketStatus,
 };
 use crate::metrics::Metrics;
 use crate::store::tickets::IssueArgs;
@@ -175,17 +176,23 @@ impl Handler<CallNext> for TicketQueue {
                 .ok_or_else(|| unknown_counter(&branch, &msg.counter))?;
             let row = ordered_row(&counter.services);
             let events = store.call(&branch.id, &counter.id, &row).await?;
-            let called = events
-                .into_iter()
-                .last()
-                .filter(|e| e.kind == EventKind::TicketCalled)
-                .map(|e| e.ticket(branch.id.as_str()));
-            if called.is_some() {
-                metrics.ticket_called(branch.id.as_str());
-            }
-            Ok(called)
+            Ok(called_ticket(&branch, &metrics, events))
         })
     }
+}
+
+/// The ticket a call script called (its last event, when that is
+/// `ticket-called`), counted in the metrics.
+fn called_ticket(branch: &Branch, metrics: &Metrics, events: Vec<TicketEvent>) -> Option<Ticket> {
+    let called = events
+        .into_iter()
+        .last()
+        .filter(|e| e.kind == EventKind::TicketCalled)
+        .map(|e| e.ticket(branch.id.as_str()));
+    if called.is_some() {
+        metrics.ticket_called(branch.id.as_str());
+    }
+    called
 }
 
 impl Handler<CallNumber> for TicketQueue {
@@ -214,16 +221,9 @@ impl Handler<CallNumber> for TicketQueue {
                     number: msg.number.clone(),
                     counter: counter.id.to_string(),
                 })?;
-            let called = events
-                .into_iter()
-                .last()
-                .filter(|e| e.kind == EventKind::TicketCalled)
-                .map(|e| e.ticket(branch.id.as_str()))
-                .ok_or_else(|| {
-                    QueueError::Store(StoreError::Corrupt("call by number without a call".into()))
-                })?;
-            metrics.ticket_called(branch.id.as_str());
-            Ok(called)
+            called_ticket(&branch, &metrics, events).ok_or_else(|| {
+                QueueError::Store(StoreError::Corrupt("call by number without a call".into()))
+            })
         })
     }
 }

@@ -114,7 +114,12 @@ async fn issue_ticket(
 }
 
 #[utoipa::path(tag = "branch", security(("bearer" = []), ()),
-    params(("k" = Option<String>, Query, description = "the key of the customer's link: opens this ticket without a token")),
+    params(
+        ("branch" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
+        ("id" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
+        ("k" = Option<String>, Query, pattern = "^[0-9a-f]{32}$",
+            description = "the key of the customer's link: opens this ticket without a token"),
+    ),
     responses((status = 200, body = Ticket), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "unknown ticket, or a key that does not open it")))]
 #[get("/api/v1/branches/{branch}/tickets/{id}")]

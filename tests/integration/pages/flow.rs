@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::Locator;
 use serde_json::Value;
 
 use super::{two_branches, HOSTILE_NAME};
 use crate::support::app::spawn_app;
 use crate::support::browser::{Browser, BrowserOptions};
-use crate::support::{DISPLAY, KIOSK, OPERATOR};
+use crate::support::{eventually, DISPLAY, KIOSK, OPERATOR};
 
 /// Generous: the machine runs other builds; what is measured is inside the
 /// pages (see the display check).
@@ -79,7 +81,7 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
     );
     assert!(browser
         .client
-        .find(fantoccini::Locator::Css("svg.qr path"))
+        .find(Locator::Css("svg.qr path"))
         .await
         .is_ok());
 
@@ -104,7 +106,7 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
     let counter = browser.client.new_window(true).await.expect("tab").handle;
     browser
         .client
-        .switch_to_window(counter)
+        .switch_to_window(counter.clone())
         .await
         .expect("switch");
     browser
@@ -211,6 +213,66 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
         )
         .await;
 
+    // Back at the counter: call a ticket by its number, out of turn; send
+    // it to another service with the picker; then the keyboard: N calls
+    // the next, X marks it a no-show.
+    let second = app.issue("main", "cash").await;
+    let third = app.issue("main", "cash").await;
+    browser
+        .client
+        .switch_to_window(counter)
+        .await
+        .expect("switch");
+    let field = browser
+        .client
+        .find(Locator::Css("#call-number"))
+        .await
+        .expect("the number field");
+    field
+        .send_keys(&third.number.to_lowercase())
+        .await
+        .expect("type");
+    browser.click("#call-number-button").await;
+    browser
+        .wait_text("the number called", "#current-number", WITHIN, |t| {
+            t == third.number
+        })
+        .await;
+    assert_eq!(app.ticket("main", &third.id).await.status, "called");
+    assert_eq!(app.ticket("main", &second.id).await.status, "waiting");
+
+    browser
+        .client
+        .find(Locator::Css("#transfer-to"))
+        .await
+        .expect("the service picker")
+        .select_by_value("accounts")
+        .await
+        .expect("pick a service");
+    browser.click("#transfer").await;
+    browser
+        .wait_text("the transfer", "#current-number", WITHIN, |t| {
+            t != third.number
+        })
+        .await;
+    let moved = app.ticket("main", &third.id).await;
+    assert_eq!(
+        (moved.service.as_str(), moved.status.as_str()),
+        ("accounts", "waiting")
+    );
+
+    press(&browser, 'n').await;
+    browser
+        .wait_text("N to call the next", "#current-number", WITHIN, |t| {
+            t == second.number
+        })
+        .await;
+    press(&browser, 'x').await;
+    eventually("X to mark a no-show", WITHIN, || async {
+        (app.ticket("main", &second.id).await.status == "no_show").then_some(())
+    })
+    .await;
+
     // The dashboard: the second branch's waiting count.
     for _ in 0..3 {
         app.issue("second", "loans").await;
@@ -258,4 +320,16 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
         .status();
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
     browser.close().await;
+}
+
+/// A key pressed and released, as a person would, wherever the focus is.
+async fn press(browser: &Browser, key: char) {
+    let keys = KeyActions::new("keyboard".to_owned())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    browser
+        .client
+        .perform_actions(keys)
+        .await
+        .expect("press a key");
 }
