@@ -22,15 +22,15 @@ use crate::support::api::ApiClient;
 pub const HOSTILE_NAME: &str = "<script>window.pwned=1</script> & Co";
 
 /// `main` (cash, accounts; counters c1, c2) and `second`, whose name is
-/// [`HOSTILE_NAME`].
+/// [`HOSTILE_NAME`] and whose one service has a target wait of 1 s.
 pub async fn two_branches(api: &ApiClient) {
     branch(
         api,
         "main",
         "Lisbon, Avenida",
         &[
-            ("cash", "Cash and payments", "C"),
-            ("accounts", "Accounts", "A"),
+            ("cash", "Cash and payments", "C", 600),
+            ("accounts", "Accounts", "A", 600),
         ],
         &[
             ("c1", "Counter 1", &[("cash", 1), ("accounts", 2)]),
@@ -42,7 +42,8 @@ pub async fn two_branches(api: &ApiClient) {
         api,
         "second",
         HOSTILE_NAME,
-        &[("loans", "Loans", "L")],
+        // A target of one second: its waiting customers are soon over it.
+        &[("loans", "Loans", "L", 1)],
         &[("c9", "Counter 9", &[("loans", 1)])],
     )
     .await;
@@ -54,13 +55,13 @@ async fn branch(
     api: &ApiClient,
     id: &str,
     name: &str,
-    services: &[(&str, &str, &str)],
+    services: &[(&str, &str, &str, u64)],
     counters: &[CounterRow<'_>],
 ) {
     api.put_branch(id, json!({"name": name, "timezone": "Europe/Lisbon"}))
         .await;
-    for (service, service_name, prefix) in services {
-        let body = json!({"name": service_name, "prefix": prefix, "target_wait_s": 600});
+    for (service, service_name, prefix, target) in services {
+        let body = json!({"name": service_name, "prefix": prefix, "target_wait_s": target});
         api.put_service(id, service, body).await;
     }
     for (counter, counter_name, row) in counters {

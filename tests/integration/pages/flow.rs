@@ -21,6 +21,11 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
     let app = spawn_app().await;
     two_branches(&app.api).await;
     let base = app.base_url.clone();
+    // Waiting from the start, so they are over their 1 s target by the time
+    // the dashboard looks.
+    for _ in 0..3 {
+        app.issue("second", "loans").await;
+    }
     let browser = Browser::start(BrowserOptions::default()).await;
 
     // The display board first, so it is live when the call happens.
@@ -273,10 +278,8 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
     })
     .await;
 
-    // The dashboard: the second branch's waiting count.
-    for _ in 0..3 {
-        app.issue("second", "loans").await;
-    }
+    // The dashboard: the second branch's waiting count, and the branch
+    // over its target (1 s) as an alert in words, not only in colour.
     browser
         .goto(&format!("{base}/dashboard#token={DISPLAY}"))
         .await;
@@ -289,6 +292,27 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
         )
         .await;
     assert_eq!(waiting, "3");
+    let row = browser
+        .wait_text(
+            "the second branch flagged over its target",
+            "tr[data-branch=second].over th",
+            Duration::from_secs(30),
+            |t| t.contains("over target"),
+        )
+        .await;
+    assert!(row.starts_with("second"), "{row}");
+    let alert = browser
+        .text("#alerts [role=alert]")
+        .await
+        .unwrap_or_default();
+    assert!(alert.contains("second"), "{alert}");
+    assert!(
+        browser
+            .text("tr[data-branch=main]")
+            .await
+            .is_some_and(|t| !t.contains("over target")),
+        "main is within its 600 s target"
+    );
 
     // Markup in a branch name is text on every page that shows it.
     browser
