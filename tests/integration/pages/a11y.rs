@@ -85,6 +85,48 @@ async fn every_page_passes_axe_reflows_and_respects_reduced_motion() {
         .js("return document.getElementById('ticket-qr').dataset.link")
         .await;
 
+    // The kiosk's settings, behind the PIN given once in the fragment: the
+    // PIN form, the services form, and a kiosk set to one service.
+    // (A query, so this is a new page load, not a fragment change.)
+    browser
+        .goto(&format!("{base}/kiosk/main?lang=en#pin=2468"))
+        .await;
+    assert_eq!(
+        browser.js("return location.hash").await,
+        serde_json::Value::from("")
+    );
+    browser.click(".settings-button").await;
+    browser
+        .wait_text("the PIN form", "label[for=pin]", WITHIN, |_| true)
+        .await;
+    check(&browser, "kiosk PIN", &mut problems).await;
+    let pin = browser
+        .client
+        .find(fantoccini::Locator::Css("#pin"))
+        .await
+        .expect("the PIN field");
+    pin.send_keys("2468\n").await.expect("type the PIN");
+    browser
+        .wait_text("the settings", "fieldset legend", WITHIN, |_| true)
+        .await;
+    check(&browser, "kiosk settings", &mut problems).await;
+    browser.click("#svc-cash").await;
+    browser.click("form.token-form button[type=submit]").await;
+    browser
+        .wait_text("the kiosk again", "button[data-service]", WITHIN, |_| true)
+        .await;
+    let shown = browser
+        .js("return [...document.querySelectorAll('button[data-service]')].map((b) => b.dataset.service)")
+        .await;
+    assert_eq!(
+        shown,
+        serde_json::json!(["accounts"]),
+        "cash is no longer offered"
+    );
+    browser
+        .js("localStorage.removeItem('turnus.kiosk.services.main'); return true;")
+        .await;
+
     browser
         .goto(&format!(
             "{base}/counter/main/c1#token={OPERATOR}&display={DISPLAY}"

@@ -40,6 +40,13 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
             |_| true,
         )
         .await;
+    // Sound needs one tap (browsers block audio until then); the button
+    // goes once the audio runs.
+    browser.click("#enable-sound").await;
+    eventually("the sound button to go", WITHIN, || async {
+        browser.text("#enable-sound").await.is_none().then_some(())
+    })
+    .await;
     let board = browser.client.window().await.expect("window");
     assert_eq!(
         browser.js("return location.hash").await,

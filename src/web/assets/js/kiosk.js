@@ -6,16 +6,22 @@ import {
 import { qrSvg } from './qr.js';
 
 const branchId = data.branch;
-const tokens = new Tokens(['kiosk', 'display']);
 const SERVICES_KEY = `turnus.kiosk.services.${branchId}`;
 const PIN_KEY = 'turnus.kiosk.pin';
-const BACK_AFTER_MS = 30000;
 
-// `#pin=1234` sets the settings PIN once, like the tokens.
+// `#pin=1234` sets the settings PIN once, like the tokens (read before the
+// tokens take the fragment out of the address bar).
 {
   const fragment = new URLSearchParams(location.hash.slice(1));
-  if (fragment.has('pin')) localStorage.setItem(PIN_KEY, fragment.get('pin'));
+  if (fragment.has('pin')) {
+    localStorage.setItem(PIN_KEY, fragment.get('pin'));
+    const tokensToo = fragment.has('token') || fragment.has('display');
+    if (!tokensToo) history.replaceState(null, '', location.pathname + location.search);
+  }
 }
+const tokens = new Tokens(['kiosk', 'display']);
+const BACK_AFTER_MS = 30000;
+
 
 let branch = null;
 let backTimer = null;
