@@ -105,4 +105,43 @@ mod tests {
         }
         assert!(languages().contains(&"pt".to_owned()));
     }
+
+    #[test]
+    fn every_text_a_page_script_asks_for_exists() {
+        let english = load(DEFAULT);
+        let mut asked = 0;
+        for path in assets::paths().filter(|p| p.ends_with(".js")) {
+            let script = assets::text(&path).expect("a script is text");
+            // t('key' …): the literal keys; the few built from a role or a
+            // status are listed below.
+            for (at, _) in script.match_indices("t('") {
+                // `t(` itself, not the end of `get(` or `.set(`.
+                let before = script[..at].chars().next_back().unwrap_or(' ');
+                if before.is_ascii_alphanumeric() || before == '_' || before == '.' {
+                    continue;
+                }
+                let rest = &script[at + 3..];
+                let key: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                // A key ending in '_' is a prefix completed at run time.
+                if rest[key.len()..].starts_with('\'') && !key.ends_with('_') {
+                    asked += 1;
+                    assert!(english.contains_key(&key), "{path} asks for {key:?}");
+                }
+            }
+        }
+        assert!(asked > 50, "found {asked} texts asked for");
+        for key in [
+            "token_label_kiosk",
+            "token_label_display",
+            "token_label_operator",
+            "phone_status_served",
+            "phone_status_no_show",
+            "phone_status_closed",
+        ] {
+            assert!(english.contains_key(key), "{key}");
+        }
+    }
 }
