@@ -138,14 +138,9 @@ async fn every_page_passes_axe_reflows_and_respects_reduced_motion() {
     check(&browser, "counter", &mut problems).await;
 
     browser
-        .goto(&format!("{base}/display/main?player=lobby#token={DISPLAY}"))
-        .await;
-    browser
-        .wait_text(
-            "the display to go live",
-            ".connection[data-state=live]",
+        .open_live(
+            &format!("{base}/display/main?player=lobby#token={DISPLAY}"),
             WITHIN,
-            |_| true,
         )
         .await;
     check(&browser, "display", &mut problems).await;

@@ -30,15 +30,7 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
 
     // The display board first, so it is live when the call happens.
     browser
-        .goto(&format!("{base}/display/main#token={DISPLAY}"))
-        .await;
-    browser
-        .wait_text(
-            "the display to go live",
-            ".connection[data-state=live]",
-            WITHIN,
-            |_| true,
-        )
+        .open_live(&format!("{base}/display/main#token={DISPLAY}"), WITHIN)
         .await;
     // Sound needs one tap (browsers block audio until then); the button
     // goes once the audio runs.

@@ -24,15 +24,7 @@ async fn the_display_recovers_when_its_node_is_killed() {
 
     let browser = Browser::start(BrowserOptions::default()).await;
     browser
-        .goto(&format!("{base}/display/main#token={DISPLAY}"))
-        .await;
-    browser
-        .wait_text(
-            "the display to go live",
-            ".connection[data-state=live]",
-            WITHIN,
-            |_| true,
-        )
+        .open_live(&format!("{base}/display/main#token={DISPLAY}"), WITHIN)
         .await;
     browser.js("window.notReloaded = true; return true;").await;
 
@@ -77,12 +69,7 @@ async fn the_display_recovers_when_its_node_is_killed() {
         )
         .await;
     browser
-        .wait_text(
-            "the board to go live again",
-            ".connection[data-state=live]",
-            WITHIN,
-            |_| true,
-        )
+        .wait_live("the board to go live again", WITHIN)
         .await;
     let live = b.issue("main", "accounts").await;
     b.call("main", "c2").await.expect("a ticket to call");

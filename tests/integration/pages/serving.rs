@@ -113,33 +113,32 @@ async fn pages_404_on_bad_ids_and_wrong_keys_and_pick_the_language() {
     let link = issued["link"].as_str().expect("link");
     assert_eq!(get(link).await.expect("get").status(), StatusCode::OK);
 
-    let pt = get("/display/main?lang=pt")
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("html");
-    assert!(pt.contains("<html lang=\"pt\">") && pt.contains("Ecrã"));
-    let browser_pt = app
-        .http
-        .get(app.url("/display/main"))
-        .header(ACCEPT_LANGUAGE, "pt-BR,pt;q=0.9,en;q=0.8")
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("html");
-    assert!(browser_pt.contains("<html lang=\"pt\">"));
-    let unknown = app
-        .http
-        .get(app.url("/display/main?lang=xx"))
-        .header(ACCEPT_LANGUAGE, "de-DE")
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("html");
-    assert!(unknown.contains("<html lang=\"en\">"));
+    let page = |path: &'static str, accept: &'static str| {
+        let request = app.http.get(app.url(path)).header(ACCEPT_LANGUAGE, accept);
+        async move {
+            let html = request
+                .send()
+                .await
+                .expect("get")
+                .text()
+                .await
+                .expect("html");
+            let lang = html
+                .split("<html lang=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or("")
+                .to_owned();
+            (lang, html)
+        }
+    };
+    let (lang, html) = page("/display/main?lang=pt", "en").await;
+    assert_eq!(lang, "pt", "?lang= wins");
+    assert!(html.contains("Ecrã"), "the Portuguese title");
+    assert_eq!(
+        page("/display/main", "pt-BR,pt;q=0.9,en;q=0.8").await.0,
+        "pt"
+    );
+    assert_eq!(page("/display/main", "de-DE, pt;q=0.5").await.0, "pt");
+    assert_eq!(page("/display/main?lang=xx", "de-DE").await.0, "en");
 }

@@ -149,6 +149,18 @@ impl Browser {
         .await
     }
 
+    /// Opens a page with a live event stream and waits until its
+    /// connection badge says it is live.
+    pub async fn open_live(&self, url: &str, within: Duration) {
+        self.goto(url).await;
+        self.wait_live("the page to go live", within).await;
+    }
+
+    pub async fn wait_live(&self, what: &str, within: Duration) {
+        self.wait_text(what, ".connection[data-state=live]", within, |_| true)
+            .await;
+    }
+
     pub async fn click(&self, css: &str) {
         let element = eventually(
             &format!("{css} to be there"),

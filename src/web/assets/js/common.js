@@ -313,6 +313,17 @@ export async function loadBranch(tokens, branch) {
   return api(tokens, 'display', 'GET', `/api/v1/branches/${encodeURIComponent(branch)}`);
 }
 
+/** The branch's configuration, or `null` once the page says why not. */
+export async function loadBranchOrExplain(tokens, branch) {
+  try {
+    return await loadBranch(tokens, branch);
+  } catch (e) {
+    if (isAuthError(e)) throw e;
+    showProblem(e.status === 404 ? t('unknown_branch', { branch }) : t('network_error'));
+    return null;
+  }
+}
+
 /** The display name of a counter id in a branch configuration. */
 export function counterName(branch, id) {
   const counter = branch && branch.counters ? branch.counters.find((c) => c.id === id) : null;

@@ -2,7 +2,7 @@
 // no-show / transfer, calling a ticket by its number, the queues, live.
 // Keyboard: N next, R recall, F finish, X no-show, T transfer, / number.
 import {
-  t, el, fill, main, data, Tokens, api, withTokens, loadBranch, showProblem, LiveStream,
+  t, el, fill, main, data, Tokens, api, withTokens, loadBranchOrExplain, showProblem, LiveStream,
   connectionBadge, serviceName, durationText, isAuthError, reauth, ApiError,
 } from './common.js';
 
@@ -214,13 +214,8 @@ function shortcuts(event) {
 }
 
 withTokens(tokens, async () => {
-  try {
-    branch = await loadBranch(tokens, branchId);
-  } catch (e) {
-    if (isAuthError(e)) throw e;
-    showProblem(e.status === 404 ? t('unknown_branch', { branch: branchId }) : t('network_error'));
-    return;
-  }
+  branch = await loadBranchOrExplain(tokens, branchId);
+  if (!branch) return;
   if (!counterConfig()) { showProblem(t('unknown_counter', { counter: counterId })); return; }
   document.title = `${counterConfig().name} · ${branch.name}`;
   render();

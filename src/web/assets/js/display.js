@@ -3,8 +3,8 @@
 // playlist beside it (`?player=<id>`). Reconnects by itself and re-reads the
 // board on every reconnect.
 import {
-  t, el, fill, main, data, Tokens, withTokens, loadBranch, api, showProblem, LiveStream,
-  connectionBadge, counterName, isAuthError, reauth, timeText,
+  t, el, fill, main, data, Tokens, withTokens, loadBranch, loadBranchOrExplain, api, LiveStream,
+  connectionBadge, counterName, reauth, timeText,
 } from './common.js';
 import { Announcer } from './sound.js';
 import { PlaylistLoop } from './playlist.js';
@@ -114,13 +114,8 @@ function layout() {
 }
 
 withTokens(tokens, async () => {
-  try {
-    branch = await loadBranch(tokens, branchId);
-  } catch (e) {
-    if (isAuthError(e)) throw e;
-    showProblem(e.status === 404 ? t('unknown_branch', { branch: branchId }) : t('network_error'));
-    return;
-  }
+  branch = await loadBranchOrExplain(tokens, branchId);
+  if (!branch) return;
   document.title = `${t('display_title')} · ${branch.name}`;
   layout();
   render();

@@ -1,7 +1,7 @@
 // The kiosk: one large button per service, then the new ticket with its
 // position, estimated wait and the QR code of the customer's link.
 import {
-  t, el, fill, main, data, Tokens, api, withTokens, loadBranch, showProblem, waitText, isAuthError, reauth,
+  t, el, fill, main, data, Tokens, api, withTokens, loadBranchOrExplain, waitText, isAuthError, reauth,
 } from './common.js';
 import { qrSvg } from './qr.js';
 
@@ -130,13 +130,8 @@ function showSettings() {
 }
 
 withTokens(tokens, async () => {
-  try {
-    branch = await loadBranch(tokens, branchId);
-  } catch (e) {
-    if (isAuthError(e)) throw e;
-    showProblem(e.status === 404 ? t('unknown_branch', { branch: branchId }) : t('network_error'));
-    return;
-  }
+  branch = await loadBranchOrExplain(tokens, branchId);
+  if (!branch) return;
   document.title = `${t('kiosk_title')} · ${branch.name}`;
   showServices();
 });
