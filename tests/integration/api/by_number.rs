@@ -5,24 +5,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use super::tickets::bank;
 use crate::support::api::{assert_error, Ticket};
 use crate::support::app::{spawn_app, TestApp};
 use crate::support::{KIOSK, OPERATOR};
-
-/// `c1` serves cash and accounts, `c3` only loans.
-async fn bank() -> TestApp {
-    let app = spawn_app().await;
-    app.setup_branch(
-        "main",
-        &[("loans", "L"), ("cash", "C"), ("accounts", "A")],
-        &[
-            ("c1", &[("cash", 1), ("accounts", 2)]),
-            ("c3", &[("loans", 1)]),
-        ],
-    )
-    .await;
-    app
-}
 
 async fn call_number(app: &TestApp, counter: &str, body: Value) -> reqwest::Response {
     let path = format!("/api/v1/branches/main/counters/{counter}/call");
