@@ -265,6 +265,13 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
         ("accounts", "waiting")
     );
 
+    // The keys work wherever the focus is, except in a field being typed
+    // in: the transfer button, disabled now, handed the focus on.
+    eventually("the focus to leave the fields", WITHIN, || async {
+        let tag = browser.js("return document.activeElement.tagName").await;
+        (tag != "SELECT" && tag != "INPUT").then_some(())
+    })
+    .await;
     press(&browser, 'n').await;
     browser
         .wait_text("N to call the next", "#current-number", WITHIN, |t| {

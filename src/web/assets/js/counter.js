@@ -38,6 +38,9 @@ function renderCurrent() {
   }
   for (const button of [ui.recall, ui.finish, ui.noShow, ui.transfer]) button.disabled = busy || !current;
   ui.next.disabled = busy;
+  // A button that just did its job and is now disabled would keep the
+  // focus nowhere useful: hand it to "call next", the usual next step.
+  if (!busy && document.activeElement && document.activeElement.disabled) ui.next.focus();
 }
 
 function say(message, kind = 'info') {
