@@ -107,6 +107,7 @@ impl Application {
             node_id: node.node_id.clone(),
             role: node.role,
             group: node.group.clone(),
+            links: http::ticket_link::TicketLinks::new(store.clone(), node.group.clone()),
             store,
             config: node.config.clone(),
             queues: node.queues.clone(),
@@ -126,6 +127,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::middleware::edge_guard))
                 .wrap(http::middleware::RequestMetrics)
                 .configure(http::configure)
+                .configure(crate::web::configure)
                 .default_service(web::to(http::not_found))
         })
         .shutdown_timeout(5)

@@ -10,6 +10,8 @@
 //! - [`actors`]: actix actors that front the store: ticket queues, the
 //!   configuration view, the event hub.
 //! - [`http`]: actix-web handlers, auth, errors, OpenAPI.
+//! - [`web`]: the pages people look at (kiosk, counter, display, player,
+//!   dashboard, the customer's ticket), embedded and served by every node.
 //! - [`settings`]: typed node configuration.
 //! - [`app`]: wiring it all into an [`app::Application`].
 //! - [`upstream`]: the HTTP client a slave group uses to reach its master
@@ -27,3 +29,4 @@ pub mod metrics;
 pub mod settings;
 pub mod store;
 pub mod upstream;
+pub mod web;

@@ -91,15 +91,20 @@ impl<R: Required> FromRequest for Authorized<R> {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = match req.app_data::<web::Data<AppState>>() {
-            None => Err(ApiError::Internal("application state missing".into())),
-            Some(state) => match state.tokens.role_of(req) {
-                None => Err(ApiError::Unauthorized),
-                Some(role) if role.allows(R::ROLE) => Ok(Authorized(PhantomData)),
-                Some(_) => Err(ApiError::Forbidden),
-            },
-        };
-        ready(result)
+        ready(authorize::<R>(req))
+    }
+}
+
+/// The check [`Authorized`] makes, for handlers that need a token only on
+/// some paths (a ticket read with its link key needs none).
+pub fn authorize<R: Required>(req: &HttpRequest) -> Result<Authorized<R>, ApiError> {
+    match req.app_data::<web::Data<AppState>>() {
+        None => Err(ApiError::Internal("application state missing".into())),
+        Some(state) => match state.tokens.role_of(req) {
+            None => Err(ApiError::Unauthorized),
+            Some(role) if role.allows(R::ROLE) => Ok(Authorized(PhantomData)),
+            Some(_) => Err(ApiError::Forbidden),
+        },
     }
 }
 

@@ -46,6 +46,8 @@ pub enum ApiError {
     NotFound,
     #[error("{0}")]
     NoCurrentTicket(String),
+    #[error("{0}")]
+    NotWaiting(String),
     #[error("this node serves a mirror of the configuration; administer it on the master group")]
     ReadOnlyReplica,
     #[error("the body is larger than {0} bytes")]
@@ -107,6 +109,7 @@ impl ApiError {
             UnknownTicket(_) => (StatusCode::NOT_FOUND, "unknown-ticket"),
             NotFound => (StatusCode::NOT_FOUND, "not-found"),
             NoCurrentTicket(_) => (StatusCode::CONFLICT, "no-current-ticket"),
+            NotWaiting(_) => (StatusCode::CONFLICT, "not-waiting"),
             ReadOnlyReplica => (StatusCode::CONFLICT, "read-only-replica"),
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
@@ -226,6 +229,7 @@ impl From<QueueError> for ApiError {
             QueueError::UnknownService { .. } => ApiError::UnknownService(e.to_string()),
             QueueError::UnknownCounter { .. } => ApiError::UnknownCounter(e.to_string()),
             QueueError::NoCurrentTicket { .. } => ApiError::NoCurrentTicket(e.to_string()),
+            QueueError::NotWaiting { .. } => ApiError::NotWaiting(e.to_string()),
             QueueError::Store(store) => store.into(),
         }
     }

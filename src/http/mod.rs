@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod mirror;
 pub mod openapi;
 pub mod ops;
+pub mod ticket_link;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub struct AppState {
     pub tokens: Tokens,
     pub leader: LeaderStatus,
     pub edge: EdgeLimits,
+    pub links: ticket_link::TicketLinks,
 }
 
 /// The limits of the HTTP edge from `[http]`, shared by every worker.

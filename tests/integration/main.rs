@@ -16,6 +16,8 @@
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
 //!   and the (ignored) failover benchmark.
+//! - `pages`: the web pages in a real headless Chromium (flows, recovery,
+//!   accessibility) and the (ignored) screenshots.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
 //!   fencing of a deposed slave leader; the mirror-lag benchmark.
 
@@ -26,6 +28,7 @@ mod durability;
 mod edge;
 mod errors;
 mod lifecycle;
+mod pages;
 mod readiness;
 mod rules;
 mod slave;

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod browser;
 pub mod cluster;
 pub mod process;
 pub mod proxy;
