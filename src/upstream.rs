@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::domain::stats::{StatsAck, StatsBatch};
 use crate::domain::{Branch, Id};
+use crate::settings::{Secret, SecretUrl};
 
 /// Why no master node answered.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +30,8 @@ pub struct ConfigSnapshotBody {
 
 pub struct UpstreamClient {
     client: reqwest::Client,
-    urls: Vec<String>,
-    token: String,
+    urls: Vec<SecretUrl>,
+    token: Secret,
     preferred: usize,
 }
 
@@ -45,7 +46,7 @@ const POLL_GRACE: Duration = Duration::from_secs(3);
 const STATS_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl UpstreamClient {
-    pub fn new(urls: Vec<String>, token: String) -> UpstreamClient {
+    pub fn new(urls: Vec<SecretUrl>, token: Secret) -> UpstreamClient {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(POOL_IDLE)
@@ -55,66 +56,53 @@ impl UpstreamClient {
             client,
             urls: urls
                 .into_iter()
-                .map(|u| u.trim_end_matches('/').to_owned())
+                .map(|u| SecretUrl::new(u.expose().trim_end_matches('/')))
                 .collect(),
             token,
             preferred: 0,
         }
     }
 
-    /// The URL that answered last.
-    pub fn current_url(&self) -> Option<&str> {
-        self.urls.get(self.preferred).map(String::as_str)
+    /// The URL that answered last (it prints with credentials masked).
+    pub fn current_url(&self) -> Option<&SecretUrl> {
+        self.urls.get(self.preferred)
     }
 
-    /// Sends the request `build` makes for each master URL in turn,
-    /// starting with the one that answered last, until one answers with
-    /// success (or 304); a 4xx is our request's fault, the same at every
-    /// master node, so it is returned at once.
+    /// Sends the request `build` makes (from the client and a master's base
+    /// URL) to each master in turn, starting with the one that answered
+    /// last, until one answers with success or 304; returns the answer and
+    /// the (masked) base URL it came from. A 4xx is our request's fault
+    /// (token, group, epoch): every master node would say the same, so it is
+    /// returned at once.
     async fn in_turn(
         &mut self,
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    ) -> Result<(reqwest::Response, String), UpstreamError> {
         let mut failures = Vec::new();
         for attempt in 0..self.urls.len() {
             let index = (self.preferred + attempt) % self.urls.len();
-            let response = build(&self.client, &self.urls[index])
-                .bearer_auth(&self.token)
+            let base = &self.urls[index];
+            let response = build(&self.client, base.expose())
+                .bearer_auth(self.token.expose())
                 .send()
                 .await;
             match response {
                 Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_MODIFIED => {
                     self.preferred = index;
-                    return Ok(r);
+                    return Ok((r, base.to_string()));
                 }
                 Ok(r) if r.status().is_client_error() => {
                     let status = r.status().as_u16();
                     let body = r.text().await.unwrap_or_default();
                     return Err(UpstreamError::Refused { status, body });
                 }
-                Ok(r) => failures.push(format!("{}: {}", self.urls[index], r.status())),
-                Err(e) => failures.push(format!("{}: {e}", self.urls[index])),
+                Ok(r) => failures.push(format!("{base}: {}", r.status())),
+                // Errors name the masked base URL, never the one with
+                // credentials that reqwest would print.
+                Err(e) => failures.push(format!("{base}: {}", e.without_url())),
             }
         }
         Err(UpstreamError::Unreachable(failures.join("; ")))
-    }
-
-    /// Ships one batch of statistics; the master's acknowledgement. A 409
-    /// (`stale-epoch`) comes back as [`UpstreamError::Refused`].
-    pub async fn post_stats(&mut self, batch: &StatsBatch) -> Result<StatsAck, UpstreamError> {
-        let response = self
-            .in_turn(|client, base| {
-                client
-                    .post(format!("{base}/api/v1/mirror/stats"))
-                    .json(batch)
-                    .timeout(STATS_TIMEOUT)
-            })
-            .await?;
-        let url = response.url().to_string();
-        response
-            .json::<StatsAck>()
-            .await
-            .map_err(|e| UpstreamError::Unreachable(format!("{url}: unreadable body: {e}")))
     }
 
     /// Long-polls for a configuration newer than `since`: `Some` when there
@@ -125,7 +113,7 @@ impl UpstreamClient {
         since: u64,
         wait_s: u64,
     ) -> Result<Option<ConfigSnapshotBody>, UpstreamError> {
-        let response = self
+        let (response, base) = self
             .in_turn(|client, base| {
                 client
                     .get(format!(
@@ -137,11 +125,31 @@ impl UpstreamClient {
         if response.status() == StatusCode::NOT_MODIFIED {
             return Ok(None);
         }
-        let url = response.url().to_string();
         response
             .json::<ConfigSnapshotBody>()
             .await
             .map(Some)
-            .map_err(|e| UpstreamError::Unreachable(format!("{url}: unreadable body: {e}")))
+            .map_err(|e| unreadable(&base, e))
     }
+
+    /// Ships one batch of statistics; the master's acknowledgement. A 409
+    /// (`stale-epoch`) comes back as [`UpstreamError::Refused`].
+    pub async fn post_stats(&mut self, batch: &StatsBatch) -> Result<StatsAck, UpstreamError> {
+        let (response, base) = self
+            .in_turn(|client, base| {
+                client
+                    .post(format!("{base}/api/v1/mirror/stats"))
+                    .json(batch)
+                    .timeout(STATS_TIMEOUT)
+            })
+            .await?;
+        response
+            .json::<StatsAck>()
+            .await
+            .map_err(|e| unreadable(&base, e))
+    }
+}
+
+fn unreadable(base: &str, e: reqwest::Error) -> UpstreamError {
+    UpstreamError::Unreachable(format!("{base}: unreadable body: {}", e.without_url()))
 }

@@ -2,8 +2,8 @@
 //!
 //! This module owns identifiers, the configuration documents (branches,
 //! services, counters and their matrix rows), ticket numbering and business
-//! days, the matrix rule, the waiting-time estimate, and the statistics rollups and
-//! KPIs. It does no I/O and
+//! days, the matrix rule, the waiting-time estimate, the keys of
+//! customers' ticket links, and the statistics rollups and KPIs. It does no I/O and
 //! never reads a clock: every instant is passed in. It must not import actix,
 //! redis or tokio, so all of it is tested without a running server.
 
@@ -12,6 +12,7 @@ pub mod config;
 pub mod estimate;
 pub mod ids;
 pub mod kpi;
+pub mod link;
 pub mod matrix;
 pub mod stats;
 pub mod stats_report;

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Authorized, PeerRole};
 use super::error::{ApiError, ErrorBody};
+use super::openapi::{BadInput, BodyErrors, MasterOnly, TokenErrors, Unavailable};
 use super::AppState;
 use crate::domain::stats::{event_ops, StatsAck, StatsBatch, StreamId};
 use crate::domain::{Branch, Id};
@@ -37,6 +38,7 @@ pub struct MirrorQuery {
     since: u64,
     /// How long to wait for a newer version (0–30 s).
     #[serde(default)]
+    #[param(maximum = 30)]
     wait_s: u64,
 }
 
@@ -48,8 +50,7 @@ pub struct GroupConfig<'a> {
 }
 
 #[utoipa::path(tag = "peer", security(("bearer" = [])), params(MirrorQuery),
-    responses((status = 200, body = GroupConfig), (status = 304, description = "nothing newer within wait_s"),
-        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = GroupConfig), (status = 304, description = "nothing newer within wait_s"), TokenErrors, BadInput, MasterOnly, Unavailable))]
 #[get("/api/v1/mirror/config")]
 async fn mirror_config(
     _: Authorized<PeerRole>,
@@ -144,11 +145,9 @@ fn validate_batch(batch: &StatsBatch) -> Result<(Id, Id, Vec<StreamId>), ApiErro
 #[utoipa::path(post, path = "/api/v1/mirror/stats", tag = "peer", security(("bearer" = [])),
     request_body = StatsBatch,
     responses((status = 200, body = StatsAck, description = "applied, or already applied: idempotent"),
-        (status = 400, body = ErrorBody, description = "malformed batch; nothing applied"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "unknown branch"),
-        (status = 409, body = ErrorBody, description = "stale-epoch: a newer leader of the group has shipped; or read-only-replica on a slave"),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "`stale-epoch`: a newer leader of the group has shipped (nothing applied); `read-only-replica` on a slave"),
+        TokenErrors, BodyErrors, Unavailable))]
 async fn mirror_stats(
     _: Authorized<PeerRole>,
     state: web::Data<AppState>,

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Authorized, DisplayRole};
 use super::error::{ApiError, ErrorBody};
+use super::openapi::{BadInput, TokenErrors, Unavailable};
 use super::AppState;
 use crate::domain::stats_report::{
     branch_report, day_number, report_csv, summary_branch, BranchReport, LiveInput, SummaryBranch,
@@ -70,12 +71,10 @@ fn parse_date(name: &str, value: Option<&str>, default: NaiveDate) -> Result<Nai
 }
 
 #[utoipa::path(tag = "stats", security(("bearer" = [])),
-    params(("branch" = String, Path, pattern = r"^[a-z0-9][a-z0-9-]{0,62}$"), StatsQuery),
-    responses((status = 200, body = BranchReport, description = "JSON, or text/csv with format=csv"),
-        (status = 400, body = ErrorBody, description = "bad identifier, date, format, from after to, or over 400 days"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody, description = "unknown branch (or not this slave group's)"),
-        (status = 503, body = ErrorBody)))]
+    params(("branch" = String, Path, description = "branch id"), StatsQuery),
+    responses((status = 200, body = BranchReport, description = "JSON, or text/csv with format=csv (one row per hour and service)"),
+        (status = 404, body = ErrorBody, description = "unknown branch (or, on a slave, not this group's)"),
+        TokenErrors, BadInput, Unavailable))]
 #[get("/api/v1/stats/branches/{branch}")]
 async fn branch_stats(
     _: Authorized<DisplayRole>,
@@ -125,8 +124,7 @@ async fn branch_stats(
 }
 
 #[utoipa::path(tag = "stats", security(("bearer" = [])),
-    responses((status = 200, body = Summary), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Summary), TokenErrors, Unavailable))]
 #[get("/api/v1/stats/summary")]
 async fn summary(
     _: Authorized<DisplayRole>,

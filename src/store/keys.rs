@@ -40,6 +40,7 @@
 //! | `members` | sorted set | node → last heartbeat (ms) |
 //! | `member-addr` | hash | node → advertised URL |
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
+//! | `link-secret` | string | HMAC secret of customers' ticket links (hex; set once, NX) |
 
 use crate::domain::stats::RollupKey;
 use crate::domain::Id;
@@ -52,6 +53,11 @@ pub fn branch_prefix(branch: &Id) -> String {
 /// `turnus:g:{<group>}:`, the prefix scripts on a group get as `KEYS[1]`.
 pub fn group_prefix(group: &Id) -> String {
     format!("turnus:g:{{{group}}}:")
+}
+
+/// The group's secret for customers' ticket links (`domain::link`).
+pub fn group_link_secret(group: &Id) -> String {
+    format!("{}link-secret", group_prefix(group))
 }
 
 /// The branch's outbox stream.

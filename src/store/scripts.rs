@@ -78,6 +78,7 @@ macro_rules! script {
 
 const ISSUE: ScriptDef = script!("issue", Branch, Open);
 const CALL: ScriptDef = script!("call", Branch, Open);
+const CALL_NUMBER: ScriptDef = script!("call_number", Branch, Open);
 const FINISH: ScriptDef = script!("finish", Branch, Open);
 const RECALL: ScriptDef = script!("recall", Branch, Open);
 const TRANSFER: ScriptDef = script!("transfer", Branch, Open);
@@ -102,9 +103,10 @@ const STATS_APPLY: ScriptDef = script!("stats_apply", Branch, Open);
 const OUTBOX_TRIM: ScriptDef = script!("outbox_trim", Branch, Fenced);
 
 /// Every script, for lookup by name.
-const ALL: [&ScriptDef; 24] = [
+const ALL: [&ScriptDef; 25] = [
     &ISSUE,
     &CALL,
+    &CALL_NUMBER,
     &FINISH,
     &RECALL,
     &TRANSFER,
@@ -183,6 +185,7 @@ pub fn script_source(name: &str) -> Option<String> {
 pub(crate) struct Scripts {
     pub issue: Script,
     pub call: Script,
+    pub call_number: Script,
     pub finish: Script,
     pub recall: Script,
     pub transfer: Script,
@@ -212,6 +215,7 @@ impl Scripts {
         Scripts {
             issue: ISSUE.script(),
             call: CALL.script(),
+            call_number: CALL_NUMBER.script(),
             finish: FINISH.script(),
             recall: RECALL.script(),
             transfer: TRANSFER.script(),

@@ -10,6 +10,8 @@
 //!   drops a share of the connections as the answer comes back (the server
 //!   did the work, the client never hears of it), so clients resend.
 //! - [`heal`](Proxy::heal): forwards again.
+//! - [`retarget`](Proxy::retarget): forwards new connections to another
+//!   address, like a load balancer that moved a dead node's clients on.
 //!
 //! Runs on the tokio runtime of the test that starts it.
 
@@ -30,6 +32,7 @@ enum Mode {
 
 struct Shared {
     mode: Mode,
+    target: SocketAddr,
     /// Forwarding tasks (and held blackholed sockets): aborting one drops
     /// both of its sockets.
     connections: Vec<AbortHandle>,
@@ -50,9 +53,10 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy address");
         let shared = Arc::new(Mutex::new(Shared {
             mode: Mode::Forward,
+            target,
             connections: Vec::new(),
         }));
-        let accept = tokio::spawn(accept_loop(listener, target, shared.clone())).abort_handle();
+        let accept = tokio::spawn(accept_loop(listener, shared.clone())).abort_handle();
         Proxy {
             addr,
             shared,
@@ -91,6 +95,13 @@ impl Proxy {
         self.set_mode(Mode::Forward);
     }
 
+    /// Sends new connections to `target`; existing ones are dropped.
+    #[allow(dead_code)] // for the page tests' load balancer
+    pub fn retarget(&self, target: SocketAddr) {
+        self.shared.lock().expect("proxy lock").target = target;
+        self.set_mode(Mode::Forward);
+    }
+
     fn set_mode(&self, mode: Mode) {
         let mut shared = self.shared.lock().expect("proxy lock");
         shared.mode = mode;
@@ -107,7 +118,7 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Mutex<Shared>>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Mutex<Shared>>) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;
@@ -124,11 +135,11 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Mute
                 state.connections.push(held.abort_handle());
             }
             Mode::Forward => {
-                let task = tokio::spawn(forward(client, target));
+                let task = tokio::spawn(forward(client, state.target));
                 state.connections.push(task.abort_handle());
             }
             Mode::Lossy(share) => {
-                let task = tokio::spawn(forward_lossy(client, target, share));
+                let task = tokio::spawn(forward_lossy(client, state.target, share));
                 state.connections.push(task.abort_handle());
             }
         }
