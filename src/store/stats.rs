@@ -260,6 +260,9 @@ impl Store {
         branch: &Id,
         days: &[i64],
     ) -> StoreResult<Vec<HashMap<String, i64>>> {
+        if days.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for day in days {
             pipe.cmd("HGETALL")
@@ -290,6 +293,10 @@ impl Store {
     /// Today's rollups, the waiting set, open transactions and bookkeeping
     /// of each branch (`today` per branch), pipelined in one round trip.
     pub async fn stats_live(&self, branches: &[(Id, i64)]) -> StoreResult<Vec<BranchLive>> {
+        // An empty pipeline is an error in redis-rs: no branches, no reads.
+        if branches.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for (branch, today) in branches {
             pipe.cmd("HGETALL")
@@ -341,6 +348,9 @@ impl Store {
 
     /// Each branch's `complete_through` (ms), pipelined.
     pub async fn stats_through(&self, branches: &[Id]) -> StoreResult<Vec<Option<i64>>> {
+        if branches.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for branch in branches {
             pipe.cmd("HGET")

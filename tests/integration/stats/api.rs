@@ -226,6 +226,9 @@ async fn the_peer_endpoint_applies_once_refuses_stale_epochs_and_bad_batches() {
 #[actix_web::test]
 async fn bad_stats_queries_are_refused() {
     let app = spawn_app().await;
+    // No branch at all: an empty summary, not an error.
+    let empty = get_json(&app, "/api/v1/stats/summary").await;
+    assert_eq!(empty, json!({"branches": []}));
     app.setup_branch("main", &[("loans", "L")], &[]).await;
     for (query, status, code) in [
         (
