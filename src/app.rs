@@ -113,6 +113,8 @@ impl Application {
             metrics: node.metrics.clone(),
             tokens: Tokens::from_settings(&settings.auth),
             leader: node.leader_status.clone(),
+            stall: crate::stall::StallWatch::start().context("cannot start the stall watch")?,
+            request_deadline_ms: settings.http.request_deadline_ms,
         });
         let json_limit = settings.http.max_json_bytes;
         let mut server = HttpServer::new(move || {

@@ -15,6 +15,8 @@
 //! - [`upstream`]: the HTTP client a slave group uses to reach its master
 //!   group (the server side of that protocol is `http::mirror`).
 //! - [`metrics`], [`demo`]: Prometheus metrics; configuration import.
+//! - [`stall`]: notices when the process itself was stalled, so requests
+//!   that waited in socket buffers meanwhile are not taken for fresh ones.
 
 pub mod actors;
 pub mod app;
@@ -23,5 +25,6 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod settings;
+pub mod stall;
 pub mod store;
 pub mod upstream;

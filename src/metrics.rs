@@ -60,6 +60,9 @@ pub struct Metrics {
     pub day_closes: Counter,
     pub upstream_connected: Gauge,
     pub mirror_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    requests_expired: Counter,
+    pub replication_timeouts: Counter,
+    pub embedded_redis_restarts: Counter,
 }
 
 impl Metrics {
@@ -162,8 +165,29 @@ impl Metrics {
             "1 when the group's Redis answers",
             redis_up.clone(),
         );
+        let requests_expired = Counter::default();
+        let replication_timeouts = Counter::default();
+        let embedded_redis_restarts = Counter::default();
+        registry.register(
+            "requests_expired",
+            "Ticket and counter requests refused because they outlived their deadline before their turn",
+            requests_expired.clone(),
+        );
+        registry.register(
+            "replication_timeouts",
+            "Ticket changes not confirmed by enough replicas in time (durability replicated; answered 503)",
+            replication_timeouts.clone(),
+        );
+        registry.register(
+            "embedded_redis_restarts",
+            "Times this node restarted its embedded redis-server after it died",
+            embedded_redis_restarts.clone(),
+        );
         Metrics {
             registry,
+            requests_expired,
+            replication_timeouts,
+            embedded_redis_restarts,
             http_requests,
             http_latency,
             tickets_issued,
@@ -197,6 +221,10 @@ impl Metrics {
                 branch: branch.to_owned(),
             })
             .inc();
+    }
+
+    pub fn request_expired(&self) {
+        self.requests_expired.inc();
     }
 
     /// The registry in Prometheus text format.

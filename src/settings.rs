@@ -74,6 +74,9 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Largest accepted JSON body.
     pub max_json_bytes: usize,
+    /// A ticket or counter request older than this when its turn comes is
+    /// refused with 503 instead of performed (its client has given up).
+    pub request_deadline_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -83,6 +86,7 @@ impl Default for HttpSettings {
             advertise_url: String::new(),
             workers: 0,
             max_json_bytes: 64 * 1024,
+            request_deadline_ms: 3_000,
         }
     }
 }
@@ -101,6 +105,24 @@ pub struct RedisSettings {
     /// Longest wait for one Redis reply before the request fails with 503.
     pub response_timeout_ms: u64,
     pub connect_timeout_ms: u64,
+    /// When a ticket change is acknowledged.
+    pub durability: Durability,
+    /// `replicated`: replicas that must confirm a ticket change.
+    pub min_replicas: u32,
+    /// `replicated`: longest wait for them before answering 503.
+    pub replication_timeout_ms: u64,
+}
+
+/// When a ticket change is acknowledged (API.md `redis.durability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// As soon as the group's Redis has applied it.
+    #[default]
+    Async,
+    /// Once `min_replicas` replicas have it too (`WAIT`), else 503
+    /// `replication-timeout`.
+    Replicated,
 }
 
 impl Default for RedisSettings {
@@ -111,6 +133,9 @@ impl Default for RedisSettings {
             embedded_appendfsync: "everysec".to_owned(),
             response_timeout_ms: 2_000,
             connect_timeout_ms: 1_000,
+            durability: Durability::Async,
+            min_replicas: 1,
+            replication_timeout_ms: 500,
         }
     }
 }
@@ -294,6 +319,16 @@ impl Settings {
         }
         if self.redis.response_timeout_ms == 0 || self.redis.connect_timeout_ms == 0 {
             problems.push("redis: timeouts must be above 0 ms".to_owned());
+        }
+        if self.redis.durability == Durability::Replicated
+            && (self.redis.min_replicas == 0 || self.redis.replication_timeout_ms == 0)
+        {
+            problems.push(
+                "redis.min_replicas and redis.replication_timeout_ms: must be above 0 with durability replicated".to_owned(),
+            );
+        }
+        if self.http.request_deadline_ms == 0 {
+            problems.push("http.request_deadline_ms: must be above 0".to_owned());
         }
         let l = &self.leader;
         if l.renew_interval_ms == 0 || l.renew_interval_ms >= l.renew_deadline_ms {

@@ -11,10 +11,12 @@ pub mod config;
 pub mod estimate;
 pub mod ids;
 pub mod matrix;
+pub mod request;
 pub mod ticket;
 
 pub use config::{Branch, Counter, MatrixEntry, Service};
 pub use ids::Id;
+pub use request::{IdempotencyKey, RequestTag};
 pub use ticket::{CalledEntry, DisplayBoard, QueueStatus, Ticket, TicketEvent, TicketStatus};
 
 /// A rule of the domain was broken by the input.

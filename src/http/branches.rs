@@ -8,11 +8,12 @@ use utoipa::ToSchema;
 
 use super::auth::{Authorized, DisplayRole, KioskRole, OperatorRole};
 use super::error::{ApiError, ErrorBody};
+use super::request::Tagged;
 use super::AppState;
 use crate::actors::ticket_queue::{
     CallNext, FinishCurrent, GetDisplay, GetQueues, GetTicket, IssueTicket, Recall, Transfer,
 };
-use crate::domain::{Branch, DisplayBoard, Id, QueueStatus, Ticket};
+use crate::domain::{Branch, DisplayBoard, Id, QueueStatus, RequestTag, Ticket};
 use crate::store::Outcome;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -64,11 +65,13 @@ async fn get_branch(
     }))
 }
 
-#[utoipa::path(tag = "branch", security(("bearer" = [])), request_body = ServiceChoice,
-    responses((status = 201, body = Ticket), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(tag = "branch", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")), request_body = ServiceChoice,
+    responses((status = 201, body = Ticket), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/api/v1/branches/{branch}/tickets")]
 async fn issue_ticket(
     _: Authorized<KioskRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<ServiceChoice>,
@@ -77,6 +80,7 @@ async fn issue_ticket(
     let ticket = queue
         .send(IssueTicket {
             service: body.into_inner().service,
+            tag,
         })
         .await??;
     Ok(HttpResponse::Created().json(ticket))
@@ -98,33 +102,37 @@ async fn get_ticket(
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")),
     responses((status = 200, body = Ticket), (status = 204, description = "nothing is waiting for this counter"),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/call")]
 async fn call_next(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let queue = state.queue(&path.0)?;
     let counter = Id::parse(&path.1)?;
-    Ok(match queue.send(CallNext { counter }).await?? {
+    Ok(match queue.send(CallNext { counter, tag }).await?? {
         Some(ticket) => HttpResponse::Ok().json(ticket),
         None => HttpResponse::NoContent().finish(),
     })
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 409, body = ErrorBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")),
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/recall")]
 async fn recall(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let queue = state.queue(&path.0)?;
     let counter = Id::parse(&path.1)?;
-    let ticket = queue.send(Recall { counter }).await??;
+    let ticket = queue.send(Recall { counter, tag }).await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 
@@ -132,40 +140,53 @@ async fn end_current(
     state: &AppState,
     path: &(String, String),
     outcome: Outcome,
+    tag: RequestTag,
 ) -> Result<HttpResponse, ApiError> {
     let queue = state.queue(&path.0)?;
     let counter = Id::parse(&path.1)?;
-    let ticket = queue.send(FinishCurrent { counter, outcome }).await??;
+    let ticket = queue
+        .send(FinishCurrent {
+            counter,
+            outcome,
+            tag,
+        })
+        .await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 409, body = ErrorBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")),
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/finish")]
 async fn finish(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    end_current(&state, &path, Outcome::Served).await
+    end_current(&state, &path, Outcome::Served, tag).await
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 409, body = ErrorBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")),
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/no-show")]
 async fn no_show(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    end_current(&state, &path, Outcome::NoShow).await
+    end_current(&state, &path, Outcome::NoShow, tag).await
 }
 
-#[utoipa::path(tag = "counter", security(("bearer" = [])), request_body = ServiceChoice,
-    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(tag = "counter", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")), request_body = ServiceChoice,
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/transfer")]
 async fn transfer(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Json<ServiceChoice>,
@@ -173,7 +194,13 @@ async fn transfer(
     let queue = state.queue(&path.0)?;
     let counter = Id::parse(&path.1)?;
     let service = body.into_inner().service;
-    let ticket = queue.send(Transfer { counter, service }).await??;
+    let ticket = queue
+        .send(Transfer {
+            counter,
+            service,
+            tag,
+        })
+        .await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 

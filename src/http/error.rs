@@ -23,6 +23,8 @@ pub enum ApiError {
     #[error("invalid query: {0}")]
     InvalidQuery(String),
     #[error("{0}")]
+    InvalidIdempotencyKey(String),
+    #[error("{0}")]
     UnknownServiceInRow(String),
     #[error("missing or unknown bearer token")]
     Unauthorized,
@@ -46,6 +48,12 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("send the body as application/json")]
     UnsupportedMediaType,
+    #[error("this Idempotency-Key was already used for a different request; use a new key for a new request")]
+    IdempotencyKeyReused,
+    #[error("{0}")]
+    RequestExpired(String),
+    #[error("the change was made but fewer than {wanted} replicas confirmed it within {timeout_ms} ms; retry with the same Idempotency-Key")]
+    ReplicationTimeout { wanted: u32, timeout_ms: u64 },
     #[error("fenced: this node holds epoch {held}, the group is at epoch {current}")]
     Fenced { held: u64, current: u64 },
     #[error("{0}")]
@@ -78,6 +86,7 @@ impl ApiError {
             InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid-body"),
             InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid-identifier"),
             InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid-query"),
+            InvalidIdempotencyKey(_) => (StatusCode::BAD_REQUEST, "invalid-idempotency-key"),
             UnknownServiceInRow(_) => (StatusCode::BAD_REQUEST, "unknown-service"),
             Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
@@ -90,6 +99,9 @@ impl ApiError {
             ReadOnlyReplica => (StatusCode::CONFLICT, "read-only-replica"),
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+            IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency-key-reused"),
+            RequestExpired(_) => (StatusCode::SERVICE_UNAVAILABLE, "request-expired"),
+            ReplicationTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "replication-timeout"),
             Fenced { .. } => (StatusCode::CONFLICT, "fenced"),
             NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis-unavailable"),
@@ -125,6 +137,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e),
+            StoreError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            StoreError::ReplicationTimeout {
+                wanted, timeout_ms, ..
+            } => ApiError::ReplicationTimeout { wanted, timeout_ms },
             other => {
                 ApiError::Internal(format!("{other}: {:?}", std::error::Error::source(&other)))
             }
@@ -148,6 +164,7 @@ impl From<QueueError> for ApiError {
             QueueError::UnknownService { .. } => ApiError::UnknownService(e.to_string()),
             QueueError::UnknownCounter { .. } => ApiError::UnknownCounter(e.to_string()),
             QueueError::NoCurrentTicket { .. } => ApiError::NoCurrentTicket(e.to_string()),
+            QueueError::Expired { .. } => ApiError::RequestExpired(e.to_string()),
             QueueError::Store(store) => store.into(),
         }
     }

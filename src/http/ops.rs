@@ -36,6 +36,11 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         ));
     }
     state.snapshot()?;
+    if state.stall.recovering(std::time::Instant::now()) {
+        return Err(ApiError::NotReady(
+            "this node was stalled a moment ago; ticket requests read now are refused as possibly stale".into(),
+        ));
+    }
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 

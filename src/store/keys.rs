@@ -21,6 +21,7 @@
 //! | `queues` | set | services that ever had a queue (the day close walks them) |
 //! | `fence` | string | highest leader epoch that wrote here (fenced writes) |
 //! | `closed-day` | string | last business day closed |
+//! | `once:<key>` | hash | an `Idempotency-Key`'s request fingerprint and first reply, 24 h (`lua/lib/once.lua`) |
 //!
 //! | key (after the group prefix) | type | what |
 //! |---|---|---|

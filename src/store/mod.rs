@@ -15,6 +15,7 @@ pub mod mirror;
 pub mod scripts;
 pub mod tickets;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 
 use crate::domain::Id;
-use crate::settings::RedisSettings;
+use crate::settings::{Durability, RedisSettings};
 
 pub use scripts::script_source;
 use scripts::Scripts;
@@ -44,6 +45,18 @@ pub enum StoreError {
     /// caller's.
     #[error("fenced: held epoch {held}, current epoch {current}")]
     Fenced { held: u64, current: u64 },
+    /// An `Idempotency-Key` came again with a different request than the
+    /// one it was first used for.
+    #[error("this Idempotency-Key was used for another request")]
+    IdempotencyKeyReused,
+    /// Durability `replicated`: the change is made on the master but fewer
+    /// than `wanted` replicas confirmed it in time.
+    #[error("{acked} of {wanted} replicas confirmed the change within {timeout_ms} ms")]
+    ReplicationTimeout {
+        acked: u32,
+        wanted: u32,
+        timeout_ms: u64,
+    },
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -55,6 +68,8 @@ impl From<redis::RedisError> for StoreError {
             || e.is_unrecoverable_error()
         {
             StoreError::Unavailable(e)
+        } else if e.code() == Some("IDEMPOTENCY_KEY_REUSED") {
+            StoreError::IdempotencyKeyReused
         } else {
             StoreError::Redis(e)
         }
@@ -77,7 +92,23 @@ pub struct Store {
     client: redis::Client,
     conn: ConnectionManager,
     scripts: Arc<Scripts>,
+    replicated: Option<Arc<Replicated>>,
 }
+
+/// Durability `replicated`: ticket changes go over their own connections,
+/// each followed by `WAIT` on the same connection (WAIT covers the writes
+/// of the connection it is sent on, and blocks that connection meanwhile,
+/// so reads and other nodes' work keep the main connection to themselves).
+struct Replicated {
+    writers: Vec<ConnectionManager>,
+    next: AtomicUsize,
+    min_replicas: u32,
+    timeout_ms: u64,
+}
+
+/// Connections for `replicated` ticket changes: enough that a few WAITs in
+/// flight do not queue the rest.
+const REPLICATED_WRITERS: usize = 8;
 
 impl Store {
     /// Connects lazily: the node starts (and `/readyz` says 503) even when
@@ -90,17 +121,73 @@ impl Store {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         let conn = client
-            .get_connection_manager_lazy(config)
+            .get_connection_manager_lazy(config.clone())
             .map_err(StoreError::Redis)?;
+        let replicated = match settings.durability {
+            Durability::Async => None,
+            Durability::Replicated => {
+                // WAIT blocks for up to its timeout: the reply must be
+                // allowed that long on top of the usual.
+                let config = config.set_response_timeout(Some(Duration::from_millis(
+                    settings.response_timeout_ms + settings.replication_timeout_ms,
+                )));
+                let writers = (0..REPLICATED_WRITERS)
+                    .map(|_| client.get_connection_manager_lazy(config.clone()))
+                    .collect::<Result<_, _>>()
+                    .map_err(StoreError::Redis)?;
+                Some(Arc::new(Replicated {
+                    writers,
+                    next: AtomicUsize::new(0),
+                    min_replicas: settings.min_replicas,
+                    timeout_ms: settings.replication_timeout_ms,
+                }))
+            }
+        };
         Ok(Store {
             client,
             conn,
             scripts: Arc::new(Scripts::new()),
+            replicated,
         })
     }
 
     pub(crate) fn conn(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// The connection a ticket change goes over; pass it to
+    /// [`Store::confirm`] after the change.
+    pub(crate) fn write_conn(&self) -> ConnectionManager {
+        match &self.replicated {
+            None => self.conn(),
+            Some(r) => {
+                let i = r.next.fetch_add(1, Ordering::Relaxed) % r.writers.len();
+                r.writers[i].clone()
+            }
+        }
+    }
+
+    /// Durability `replicated`: waits until `min_replicas` replicas have
+    /// every write made so far on `conn` (so the caller's change too), or
+    /// fails with [`StoreError::ReplicationTimeout`]. `async`: nothing.
+    pub(crate) async fn confirm(&self, conn: &mut ConnectionManager) -> StoreResult<()> {
+        let Some(r) = &self.replicated else {
+            return Ok(());
+        };
+        let acked: u32 = redis::cmd("WAIT")
+            .arg(r.min_replicas)
+            .arg(r.timeout_ms)
+            .query_async(conn)
+            .await?;
+        if acked >= r.min_replicas {
+            Ok(())
+        } else {
+            Err(StoreError::ReplicationTimeout {
+                acked,
+                wanted: r.min_replicas,
+                timeout_ms: r.timeout_ms,
+            })
+        }
     }
 
     pub(crate) fn scripts(&self) -> &Scripts {

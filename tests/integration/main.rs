@@ -7,6 +7,8 @@
 //! - `readiness`: `/readyz` following Redis down and back up.
 //! - `concurrency`: two nodes, many kiosks and counters on one Redis.
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
+//! - `replication`: durability `replicated` with a real replica (`WAIT`).
+//! - `retries`: `Idempotency-Key` on ticket and counter POSTs, across nodes.
 //! - `lifecycle`: SIGTERM, SIGSTOP and SIGCONT of a node process.
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
@@ -21,5 +23,7 @@ mod durability;
 mod errors;
 mod lifecycle;
 mod readiness;
+mod replication;
+mod retries;
 mod slave;
 mod support;

@@ -132,6 +132,14 @@ impl RedisProbe {
             .map_or(0, |v| v.parse().expect("a numeric epoch"))
     }
 
+    /// `INFO replication` of this server.
+    pub fn replication_info(&mut self) -> String {
+        redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut self.conn)
+            .unwrap_or_default()
+    }
+
     /// The branch's fence: the highest leader epoch that wrote there.
     pub fn branch_fence(&mut self, branch: &str) -> u64 {
         self.get(&keys::branch_fence(&id(branch)))
