@@ -38,11 +38,16 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, options: StartOptions) -> anyhow::Result<Application> {
+        let metrics = Arc::new(Metrics::new());
         let embedded = if settings.redis.url.is_empty() {
+            let counted = metrics.clone();
             Some(EmbeddedRedis::start(
                 &settings.redis.embedded_binary,
                 &settings.node.data_dir,
                 &settings.redis.embedded_appendfsync,
+                Arc::new(move || {
+                    counted.embedded_redis_restarts.inc();
+                }),
             )?)
         } else {
             None
@@ -93,7 +98,7 @@ impl Application {
             advertise_url,
             config: ConfigHandle::default(),
             queues: TicketQueues::default(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             leader_status: LeaderStatus::default(),
         };
         let actors = node::start(&node);
