@@ -63,6 +63,7 @@ pub struct Metrics {
     requests_expired: Counter,
     pub replication_timeouts: Counter,
     pub embedded_redis_restarts: Counter,
+    pub store_lost: Gauge,
 }
 
 impl Metrics {
@@ -168,6 +169,12 @@ impl Metrics {
         let requests_expired = Counter::default();
         let replication_timeouts = Counter::default();
         let embedded_redis_restarts = Counter::default();
+        let store_lost = Gauge::default();
+        registry.register(
+            "store_lost",
+            "1 while the group's Redis is not the store this node knew (it lost data) and has not been adopted",
+            store_lost.clone(),
+        );
         registry.register(
             "requests_expired",
             "Ticket and counter requests refused because they outlived their deadline before their turn",
@@ -188,6 +195,7 @@ impl Metrics {
             requests_expired,
             replication_timeouts,
             embedded_redis_restarts,
+            store_lost,
             http_requests,
             http_latency,
             tickets_issued,

@@ -58,6 +58,8 @@ pub enum ApiError {
     Fenced { held: u64, current: u64 },
     #[error("{0}")]
     NotReady(String),
+    #[error("{0}; the group's numbering and epochs continue above what the nodes saw. Slave groups adopt the store by themselves once mirrored; on a master group an operator adopts it with POST /api/v1/cluster/store/adopt")]
+    StoreLost(String),
     #[error("the group's Redis is unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error")]
@@ -104,6 +106,7 @@ impl ApiError {
             ReplicationTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "replication-timeout"),
             Fenced { .. } => (StatusCode::CONFLICT, "fenced"),
             NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
+            StoreLost(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-lost"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis-unavailable"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

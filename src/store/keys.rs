@@ -33,6 +33,8 @@
 //! | `members` | sorted set | node → last heartbeat (ms) |
 //! | `member-addr` | hash | node → advertised URL |
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
+//! | `store-id` | string | the store's identity, written once (`lua/store_identity.lua`) |
+//! | `store-replaced` | set | identities an adoption replaced: nodes that knew one follow |
 
 use crate::domain::Id;
 

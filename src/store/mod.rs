@@ -11,6 +11,7 @@ pub mod config;
 pub mod embedded;
 pub mod fenced;
 pub mod keys;
+pub mod memory;
 pub mod mirror;
 pub mod scripts;
 pub mod tickets;
@@ -89,10 +90,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// socket instead of each checking a connection out of a pool.
 #[derive(Clone)]
 pub struct Store {
+    url: String,
     client: redis::Client,
     conn: ConnectionManager,
     scripts: Arc<Scripts>,
     replicated: Option<Arc<Replicated>>,
+    memory: memory::StoreMemory,
 }
 
 /// Durability `replicated`: ticket changes go over their own connections,
@@ -144,11 +147,26 @@ impl Store {
             }
         };
         Ok(Store {
+            url: url.to_owned(),
             client,
             conn,
             scripts: Arc::new(Scripts::new()),
             replicated,
+            memory: memory::StoreMemory::default(),
         })
+    }
+
+    /// Another handle with its own connection (the leader's), sharing this
+    /// node's memory of the store.
+    pub fn own_connection(&self, settings: &RedisSettings) -> StoreResult<Store> {
+        let mut store = Store::connect(&self.url, settings)?;
+        store.memory = self.memory.clone();
+        Ok(store)
+    }
+
+    /// What this node remembers about its store (identity, floors).
+    pub fn memory(&self) -> &memory::StoreMemory {
+        &self.memory
     }
 
     pub(crate) fn conn(&self) -> ConnectionManager {
@@ -232,6 +250,7 @@ impl Store {
     ) -> StoreResult<futures::stream::BoxStream<'static, Notice>> {
         use futures::StreamExt;
         let config_channel = keys::config_channel(group);
+        let memory = self.memory.clone();
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.psubscribe(keys::all_branch_events_pattern()).await?;
         pubsub.subscribe(&config_channel).await?;
@@ -242,9 +261,14 @@ impl Store {
                 let notice = if channel == config_channel {
                     Some(Notice::ConfigChanged)
                 } else {
-                    keys::branch_of_events_channel(channel).map(|branch| Notice::TicketEvent {
-                        branch: branch.to_owned(),
-                        payload: msg.get_payload::<String>().unwrap_or_default(),
+                    keys::branch_of_events_channel(channel).map(|branch| {
+                        let payload = msg.get_payload::<String>().unwrap_or_default();
+                        // Every node's numbers and ids raise this node's floors.
+                        memory.note_event(branch, &payload);
+                        Notice::TicketEvent {
+                            branch: branch.to_owned(),
+                            payload,
+                        }
                     })
                 };
                 futures::future::ready(notice)

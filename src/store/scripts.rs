@@ -115,9 +115,10 @@ const RAISE_FENCE: ScriptDef = script!("raise_fence", Branch, Fenced);
 const CLOSE_DAY: ScriptDef = script!("close_day", Branch, Fenced);
 const MIRROR_APPLY: ScriptDef = script!("mirror_apply", Group, Fenced);
 const UPSTREAM_STATUS: ScriptDef = script!("upstream_status", Group, Fenced);
+const STORE_IDENTITY: ScriptDef = script!("store_identity", Group, Open);
 
 /// Every script, for lookup by name.
-const ALL: [&ScriptDef; 21] = [
+const ALL: [&ScriptDef; 22] = [
     &ISSUE,
     &CALL,
     &FINISH,
@@ -139,6 +140,7 @@ const ALL: [&ScriptDef; 21] = [
     &CLOSE_DAY,
     &MIRROR_APPLY,
     &UPSTREAM_STATUS,
+    &STORE_IDENTITY,
 ];
 
 impl ScriptDef {
@@ -223,6 +225,7 @@ pub(crate) struct Scripts {
     pub close_day: Script,
     pub mirror_apply: Script,
     pub upstream_status: Script,
+    pub store_identity: Script,
 }
 
 impl Scripts {
@@ -249,6 +252,7 @@ impl Scripts {
             close_day: CLOSE_DAY.script(),
             mirror_apply: MIRROR_APPLY.script(),
             upstream_status: UPSTREAM_STATUS.script(),
+            store_identity: STORE_IDENTITY.script(),
         }
     }
 }

@@ -93,6 +93,7 @@ impl Store {
         args: IssueArgs<'_>,
     ) -> StoreResult<TicketView> {
         let mut conn = self.write_conn();
+        let (floor_day, floor_nth) = self.memory().sequence_floor(branch.as_str(), args.service);
         let (ev, raw_rank, times, seen): (String, i64, Vec<String>, Vec<String>) =
             once(&self.scripts().issue, branch, key, &["issue", args.service])
                 .arg(args.service)
@@ -100,8 +101,13 @@ impl Store {
                 .arg(args.first)
                 .arg(args.last)
                 .arg(args.utc_offset_s)
+                .arg(floor_day)
+                .arg(floor_nth)
+                .arg(self.memory().ticket_id_floor(branch.as_str()))
                 .invoke_async(&mut conn)
                 .await?;
+        // Noted before the WAIT: the ticket exists even if it times out.
+        self.memory().note_event(branch.as_str(), &ev);
         self.confirm(&mut conn).await?;
         let event: TicketEvent = serde_json::from_str(&ev)?;
         let context = QueueContext::new(event.ts_ms, times, seen);

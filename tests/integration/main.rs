@@ -13,6 +13,8 @@
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
 //!   and the (ignored) failover benchmark.
+//! - `store_loss`: a group's Redis restarted empty under load: noticed,
+//!   no number, id or epoch reused, fenced, adopted; a slave group by itself.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
 //!   fencing of a deposed slave leader; the mirror-lag benchmark.
 
@@ -26,4 +28,5 @@ mod readiness;
 mod replication;
 mod retries;
 mod slave;
+mod store_loss;
 mod support;

@@ -261,6 +261,15 @@ impl Cluster {
         self.nodes[index] = NodeProcess::start_ready(config).await;
     }
 
+    /// Stops the group's Redis and starts it again on the same port with
+    /// nothing in it (the test Redis keeps no data): a store that lost its
+    /// data under the running nodes.
+    pub async fn restart_redis_empty(&mut self) {
+        self._redis.stop().await;
+        self._redis.restart().await;
+        self.probe = RedisProbe::connect(&self._redis.url());
+    }
+
     /// Waits until some node holds the lease.
     pub async fn wait_leader(&mut self, within: Duration) -> Lease {
         let deadline = Instant::now() + within;
