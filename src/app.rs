@@ -39,7 +39,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings, options: StartOptions) -> anyhow::Result<Application> {
         let metrics = Arc::new(Metrics::new());
-        let embedded = if settings.redis.url.is_empty() {
+        let sentinel = !settings.redis.sentinels.is_empty();
+        let embedded = if settings.redis.url.is_empty() && !sentinel {
             let counted = metrics.clone();
             Some(EmbeddedRedis::start(
                 &settings.redis.embedded_binary,
@@ -52,11 +53,18 @@ impl Application {
         } else {
             None
         };
-        let redis_url = embedded
-            .as_ref()
-            .map(EmbeddedRedis::url)
-            .unwrap_or_else(|| settings.redis.url.clone());
-        let store = Store::connect(&redis_url, &settings.redis).context("redis.url")?;
+        let store = if sentinel {
+            Store::connect_sentinel(&settings.redis)
+                .await
+                .context("redis.sentinels")?
+        } else {
+            let url = embedded
+                .as_ref()
+                .map(EmbeddedRedis::url)
+                .unwrap_or_else(|| settings.redis.url.clone());
+            Store::connect(&url, &settings.redis).context("redis.url")?
+        };
+        let redis_url = store.url();
         let group = settings.group();
 
         if options.demo {

@@ -105,6 +105,11 @@ pub struct RedisSettings {
     /// Longest wait for one Redis reply before the request fails with 503.
     pub response_timeout_ms: u64,
     pub connect_timeout_ms: u64,
+    /// Redis Sentinel addresses (`host:port`), instead of `url`.
+    #[serde(deserialize_with = "string_list")]
+    pub sentinels: Vec<String>,
+    /// The master's name the sentinels monitor.
+    pub master_name: String,
     /// When a ticket change is acknowledged.
     pub durability: Durability,
     /// `replicated`: replicas that must confirm a ticket change.
@@ -133,6 +138,8 @@ impl Default for RedisSettings {
             embedded_appendfsync: "everysec".to_owned(),
             response_timeout_ms: 2_000,
             connect_timeout_ms: 1_000,
+            sentinels: Vec::new(),
+            master_name: String::new(),
             durability: Durability::Async,
             min_replicas: 1,
             replication_timeout_ms: 500,
@@ -326,6 +333,15 @@ impl Settings {
             problems.push(
                 "redis.min_replicas and redis.replication_timeout_ms: must be above 0 with durability replicated".to_owned(),
             );
+        }
+        if !self.redis.sentinels.is_empty() {
+            if !self.redis.url.is_empty() {
+                problems
+                    .push("redis.sentinels and redis.url: set one of them, not both".to_owned());
+            }
+            if self.redis.master_name.is_empty() {
+                problems.push("redis.master_name: needed with redis.sentinels".to_owned());
+            }
         }
         if self.http.request_deadline_ms == 0 {
             problems.push("http.request_deadline_ms: must be above 0".to_owned());

@@ -121,7 +121,7 @@ impl Leader {
         let settings = &node.settings;
         let store = node
             .store
-            .own_connection(&settings.redis)
+            .own_connection()
             .expect("the URL was accepted by the main connection");
         Leader {
             node: node.clone(),

@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod connection;
 pub mod embedded;
 pub mod fenced;
 pub mod keys;
@@ -16,18 +17,12 @@ pub mod mirror;
 pub mod scripts;
 pub mod tickets;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 
 use crate::domain::Id;
-use crate::settings::{Durability, RedisSettings};
 
+pub use connection::Store;
 pub use scripts::script_source;
-use scripts::Scripts;
 pub use tickets::{Outcome, QueueContext, QueueHead, TicketView};
 
 /// What can go wrong talking to Redis.
@@ -85,133 +80,7 @@ impl From<serde_json::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A handle on the group's Redis. Cheap to clone: every clone shares one
-/// multiplexed connection, so concurrent requests are pipelined on one
-/// socket instead of each checking a connection out of a pool.
-#[derive(Clone)]
-pub struct Store {
-    url: String,
-    client: redis::Client,
-    conn: ConnectionManager,
-    scripts: Arc<Scripts>,
-    replicated: Option<Arc<Replicated>>,
-    memory: memory::StoreMemory,
-}
-
-/// Durability `replicated`: ticket changes go over their own connections,
-/// each followed by `WAIT` on the same connection (WAIT covers the writes
-/// of the connection it is sent on, and blocks that connection meanwhile,
-/// so reads and other nodes' work keep the main connection to themselves).
-struct Replicated {
-    writers: Vec<ConnectionManager>,
-    next: AtomicUsize,
-    min_replicas: u32,
-    timeout_ms: u64,
-}
-
-/// Connections for `replicated` ticket changes: enough that a few WAITs in
-/// flight do not queue the rest.
-const REPLICATED_WRITERS: usize = 8;
-
 impl Store {
-    /// Connects lazily: the node starts (and `/readyz` says 503) even when
-    /// Redis is down, and the connection manager reconnects by itself.
-    pub fn connect(url: &str, settings: &RedisSettings) -> StoreResult<Store> {
-        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)))
-            .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = client
-            .get_connection_manager_lazy(config.clone())
-            .map_err(StoreError::Redis)?;
-        let replicated = match settings.durability {
-            Durability::Async => None,
-            Durability::Replicated => {
-                // WAIT blocks for up to its timeout: the reply must be
-                // allowed that long on top of the usual.
-                let config = config.set_response_timeout(Some(Duration::from_millis(
-                    settings.response_timeout_ms + settings.replication_timeout_ms,
-                )));
-                let writers = (0..REPLICATED_WRITERS)
-                    .map(|_| client.get_connection_manager_lazy(config.clone()))
-                    .collect::<Result<_, _>>()
-                    .map_err(StoreError::Redis)?;
-                Some(Arc::new(Replicated {
-                    writers,
-                    next: AtomicUsize::new(0),
-                    min_replicas: settings.min_replicas,
-                    timeout_ms: settings.replication_timeout_ms,
-                }))
-            }
-        };
-        Ok(Store {
-            url: url.to_owned(),
-            client,
-            conn,
-            scripts: Arc::new(Scripts::new()),
-            replicated,
-            memory: memory::StoreMemory::default(),
-        })
-    }
-
-    /// Another handle with its own connection (the leader's), sharing this
-    /// node's memory of the store.
-    pub fn own_connection(&self, settings: &RedisSettings) -> StoreResult<Store> {
-        let mut store = Store::connect(&self.url, settings)?;
-        store.memory = self.memory.clone();
-        Ok(store)
-    }
-
-    /// What this node remembers about its store (identity, floors).
-    pub fn memory(&self) -> &memory::StoreMemory {
-        &self.memory
-    }
-
-    pub(crate) fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
-
-    /// The connection a ticket change goes over; pass it to
-    /// [`Store::confirm`] after the change.
-    pub(crate) fn write_conn(&self) -> ConnectionManager {
-        match &self.replicated {
-            None => self.conn(),
-            Some(r) => {
-                let i = r.next.fetch_add(1, Ordering::Relaxed) % r.writers.len();
-                r.writers[i].clone()
-            }
-        }
-    }
-
-    /// Durability `replicated`: waits until `min_replicas` replicas have
-    /// every write made so far on `conn` (so the caller's change too), or
-    /// fails with [`StoreError::ReplicationTimeout`]. `async`: nothing.
-    pub(crate) async fn confirm(&self, conn: &mut ConnectionManager) -> StoreResult<()> {
-        let Some(r) = &self.replicated else {
-            return Ok(());
-        };
-        let acked: u32 = redis::cmd("WAIT")
-            .arg(r.min_replicas)
-            .arg(r.timeout_ms)
-            .query_async(conn)
-            .await?;
-        if acked >= r.min_replicas {
-            Ok(())
-        } else {
-            Err(StoreError::ReplicationTimeout {
-                acked,
-                wanted: r.min_replicas,
-                timeout_ms: r.timeout_ms,
-            })
-        }
-    }
-
-    pub(crate) fn scripts(&self) -> &Scripts {
-        &self.scripts
-    }
-
     /// Whether Redis answers.
     pub async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn();
@@ -250,8 +119,8 @@ impl Store {
     ) -> StoreResult<futures::stream::BoxStream<'static, Notice>> {
         use futures::StreamExt;
         let config_channel = keys::config_channel(group);
-        let memory = self.memory.clone();
-        let mut pubsub = self.client.get_async_pubsub().await?;
+        let memory = self.memory().clone();
+        let mut pubsub = self.client().get_async_pubsub().await?;
         pubsub.psubscribe(keys::all_branch_events_pattern()).await?;
         pubsub.subscribe(&config_channel).await?;
         Ok(pubsub

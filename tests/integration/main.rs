@@ -13,6 +13,8 @@
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
 //!   and the (ignored) failover benchmark.
+//! - `sentinel`: master + replica + three sentinels; the master SIGKILLed
+//!   under load, with `replicated` and `async` durability.
 //! - `store_loss`: a group's Redis restarted empty under load: noticed,
 //!   no number, id or epoch reused, fenced, adopted; a slave group by itself.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
@@ -27,6 +29,7 @@ mod lifecycle;
 mod readiness;
 mod replication;
 mod retries;
+mod sentinel;
 mod slave;
 mod store_loss;
 mod support;

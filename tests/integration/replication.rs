@@ -4,35 +4,23 @@
 //! client's retry with the same `Idempotency-Key` returns the ticket that was
 //! made, without making another.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::support::api::{assert_error, metric_value};
 use crate::support::cluster::{node_config, RedisProbe, Timing};
-use crate::support::eventually;
 use crate::support::process::NodeProcess;
 use crate::support::redis::RedisServer;
 use crate::support::KIOSK;
 
 const BRANCH: &str = "main";
 
-/// Waits until the replica reports a live link to its master.
-async fn wait_linked(replica: &mut RedisProbe) {
-    eventually("the replica to sync", Duration::from_secs(20), || {
-        let info = replica.replication_info();
-        std::future::ready(info.contains("master_link_status:up").then_some(()))
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn replicated_durability_acknowledges_only_what_a_replica_has() {
     let master = RedisServer::start();
     let replica = RedisServer::start_replica_of(master.port());
     let mut on_replica = RedisProbe::connect(&replica.url());
-    wait_linked(&mut on_replica).await;
+    on_replica.wait_linked().await;
     let mut config = node_config("durable", &master.url(), Timing::SHORT);
     for (key, value) in [
         ("TURNUS__REDIS__DURABILITY", "replicated"),

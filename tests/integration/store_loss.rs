@@ -5,8 +5,6 @@
 //! is refused, and a slave group recovers by itself.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -17,65 +15,10 @@ use crate::slave::topology::{
 use crate::support::api::{metric_value, ApiClient, Ticket};
 use crate::support::cluster::{wait_config, Cluster, Timing};
 use crate::support::eventually;
+use crate::support::load::Load;
 
 const BRANCH: &str = "main";
 const WITHIN: Duration = Duration::from_secs(30);
-
-/// Kiosks issuing through every given node until stopped; what was
-/// acknowledged.
-struct Load {
-    running: Arc<AtomicBool>,
-    acknowledged: Arc<Mutex<Vec<Ticket>>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(apis: Vec<ApiClient>, branch: &'static str, service: &'static str) -> Load {
-        let running = Arc::new(AtomicBool::new(true));
-        let acknowledged = Arc::new(Mutex::new(Vec::new()));
-        let tasks = apis
-            .into_iter()
-            .flat_map(|api| [api.clone(), api])
-            .map(|api| {
-                let (running, acknowledged) = (running.clone(), acknowledged.clone());
-                tokio::spawn(async move {
-                    while running.load(Ordering::SeqCst) {
-                        match api.try_issue(branch, service).await {
-                            Ok(t) => acknowledged.lock().expect("lock").push(t),
-                            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                        }
-                    }
-                })
-            })
-            .collect();
-        Load {
-            running,
-            acknowledged,
-            tasks,
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.acknowledged.lock().expect("lock").len()
-    }
-
-    async fn wait_more(&self, more: usize, what: &str) {
-        let target = self.count() + more;
-        eventually(what, WITHIN, || {
-            std::future::ready((self.count() >= target).then_some(()))
-        })
-        .await;
-    }
-
-    async fn finish(self) -> Vec<Ticket> {
-        self.running.store(false, Ordering::SeqCst);
-        for task in self.tasks {
-            task.await.expect("kiosk task");
-        }
-        let tickets = self.acknowledged.lock().expect("lock").clone();
-        tickets
-    }
-}
 
 /// No number and no id given twice (the test runs within one business day).
 fn assert_unique(tickets: &[Ticket]) {

@@ -140,6 +140,19 @@ impl RedisProbe {
             .unwrap_or_default()
     }
 
+    /// Waits until this server, a replica, has a live link to its master
+    /// (its initial sync is done).
+    pub async fn wait_linked(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.replication_info().contains("master_link_status:up") {
+            assert!(
+                Instant::now() < deadline,
+                "the replica did not sync within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The branch's fence: the highest leader epoch that wrote there.
     pub fn branch_fence(&mut self, branch: &str) -> u64 {
         self.get(&keys::branch_fence(&id(branch)))

@@ -4,9 +4,11 @@
 pub mod api;
 pub mod app;
 pub mod cluster;
+pub mod load;
 pub mod process;
 pub mod proxy;
 pub mod redis;
+pub mod sentinel;
 pub mod sse;
 
 use std::future::Future;

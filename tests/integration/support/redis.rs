@@ -125,6 +125,12 @@ impl RedisServer {
         }
     }
 
+    /// SIGKILL, at once (a crash); [`restart`](Self::restart) brings it
+    /// back on the same port with the same arguments.
+    pub fn kill_now(&mut self) {
+        self.kill();
+    }
+
     /// SIGSTOP: the server holds its connections but answers nothing.
     pub fn pause(&self) {
         if let Some(child) = &self.child {
@@ -173,6 +179,8 @@ fn spawn(port: u16, dir: &TempDir, extra: &[String]) -> Child {
         .args(extra)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        // A replica syncs at once instead of after Redis 7's 5 s default.
+        .args(["--repl-diskless-sync-delay", "0"])
         .args(["--dir", &dir.path().to_string_lossy()])
         .args(["--logfile", &log.to_string_lossy()])
         .args(["--daemonize", "no"])
