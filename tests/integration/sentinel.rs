@@ -69,6 +69,7 @@ async fn sigkill_the_master_under_load(durability: &str, replicas: usize) -> usi
     let old_port = master.port();
     master.kill_now();
     let killed_at = Instant::now();
+    let killed_wall = chrono::Utc::now();
     let acknowledged_at_kill = load.count();
     let promoted = eventually("sentinel to promote a replica", WITHIN, || {
         let port = sentinels.master_port().filter(|p| *p != old_port);
@@ -88,6 +89,14 @@ async fn sigkill_the_master_under_load(durability: &str, replicas: usize) -> usi
     let resumed_after = killed_at.elapsed();
     let tickets = load.finish().await;
 
+    // The first ticket the new master issued (the Redis clock, on this
+    // machine, stamps it), measured from the kill.
+    let first_ticket_after = tickets
+        .iter()
+        .map(|t| t.issued_at)
+        .filter(|at| *at > killed_wall)
+        .min()
+        .map(|at| (at - killed_wall).to_std().unwrap_or_default());
     // No number twice, on any node, before or after.
     let mut numbers = HashSet::new();
     for t in &tickets {
@@ -129,7 +138,8 @@ async fn sigkill_the_master_under_load(durability: &str, replicas: usize) -> usi
     );
     println!(
         "sentinel failover ({durability}): master on port {old_port} SIGKILLed with {acknowledged_at_kill} tickets acknowledged; \
-         promoted after {promoted_after:?}, issuing again after {resumed_after:?}; \
+         sentinel switched after {promoted_after:?}, first ticket after {first_ticket_after:?}, \
+         50 more after {resumed_after:?}; \
          {} acknowledged in all, {lost} of them missing on the promoted master",
         tickets.len()
     );
