@@ -18,7 +18,7 @@ use super::event_hub::{EventHub, LiveEvent, PublishLocal};
 use super::node::NodeContext;
 use super::ticket_queue::TicketQueues;
 use crate::domain::config::ConfigSnapshot;
-use crate::domain::{Branch, Id};
+use crate::domain::{Branch, EventKind, Id};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -167,7 +167,7 @@ impl ConfigView {
             self.hub.do_send(PublishLocal {
                 branch: branch.to_string(),
                 event: LiveEvent {
-                    kind: "config-changed".to_owned(),
+                    kind: EventKind::ConfigChanged,
                     data: format!("{{\"branch\":\"{branch}\",\"config_version\":{version}}}"),
                 },
             });

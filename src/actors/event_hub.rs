@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use super::config_view::ConfigChanged;
 use super::node::NodeContext;
 use crate::domain::Id;
-use crate::domain::TicketEvent;
+use crate::domain::{EventKind, TicketEvent};
 use crate::store::{Notice, Store};
 
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -28,7 +28,7 @@ const CHANNEL_CAPACITY: usize = 256;
 /// One event for live displays: the SSE event name and its JSON data.
 #[derive(Debug, Clone)]
 pub struct LiveEvent {
-    pub kind: String,
+    pub kind: EventKind,
     pub data: String,
 }
 

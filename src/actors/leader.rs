@@ -44,6 +44,9 @@ use crate::store::{Store, StoreError};
 const WATCHDOG: Duration = Duration::from_millis(50);
 /// How soon a renewal that failed (error or timeout) is tried again.
 const RENEW_RETRY: Duration = Duration::from_millis(100);
+/// A standby wakes this many ms (drawn at random) after the lease it saw
+/// would expire, so standbys do not all try at the same instant.
+const EXPIRY_WAKE_JITTER_MS: std::ops::RangeInclusive<u64> = 2..=25;
 
 /// This node became the group's leader with this epoch.
 #[derive(Message, Clone, Copy, Debug)]
@@ -164,16 +167,17 @@ impl Leader {
         }
         self.raising_fences = true;
         let store = self.store.clone();
-        ctx.spawn(
+        // All at once: the writes go out pipelined on one connection.
+        let raises = unfenced.into_iter().map(move |branch| {
+            let store = store.clone();
             async move {
-                let mut raised = Vec::new();
-                for branch in unfenced {
-                    let result = store.raise_branch_fence(&branch, epoch).await;
-                    raised.push((branch, result));
-                }
-                raised
+                let result = store.raise_branch_fence(&branch, epoch).await;
+                (branch, result)
             }
-            .into_actor(self)
+        });
+        ctx.spawn(
+            futures::future::join_all(raises)
+                .into_actor(self)
             .map(move |raised, leader, _| {
                 leader.raising_fences = false;
                 if leader.status.epoch() != epoch || !leader.status.is_leader() {
@@ -263,7 +267,7 @@ impl Leader {
                         Ok(Ok(Err((_holder, expires_in_ms)))) => {
                             // Wake when the lease would expire (a few ms
                             // later, jittered), or at the regular retry.
-                            let at_expiry = Duration::from_millis(expires_in_ms + fastrand::u64(2..=25));
+                            let at_expiry = Duration::from_millis(expires_in_ms + fastrand::u64(EXPIRY_WAKE_JITTER_MS));
                             let retry = leader.jittered_retry().min(at_expiry);
                             leader.schedule(ctx, retry);
                             return;

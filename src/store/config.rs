@@ -103,9 +103,9 @@ impl Store {
                 }
             }
         }
-        Err(StoreError::Corrupt(format!(
-            "branch {branch}: gave up after {CAS_ATTEMPTS} concurrent modifications"
-        ))
+        Err(StoreError::Contention {
+            attempts: CAS_ATTEMPTS,
+        }
         .into())
     }
 }

@@ -80,8 +80,8 @@ impl Link {
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)))
             .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
+            .set_number_of_retries(super::RECONNECT_RETRIES)
+            .set_max_delay(super::RECONNECT_MAX_DELAY);
         let conn = client
             .get_connection_manager_lazy(config.clone())
             .map_err(StoreError::Redis)?;

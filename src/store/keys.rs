@@ -53,6 +53,16 @@ pub fn branch_outbox(branch: &Id) -> String {
     format!("{}outbox", branch_prefix(branch))
 }
 
+/// One ticket's hash.
+pub fn branch_ticket(branch: &Id, ticket: &str) -> String {
+    format!("{}t:{ticket}", branch_prefix(branch))
+}
+
+/// Service → moving-average service time (s).
+pub fn branch_service_times(branch: &Id) -> String {
+    format!("{}service-time", branch_prefix(branch))
+}
+
 /// The branch's fence: the highest leader epoch that wrote there.
 pub fn branch_fence(branch: &Id) -> String {
     format!("{}fence", branch_prefix(branch))

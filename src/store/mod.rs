@@ -31,6 +31,10 @@ pub enum StoreError {
     /// Redis cannot be reached or did not answer in time.
     #[error("redis is unavailable")]
     Unavailable(#[source] redis::RedisError),
+    /// Redis is up but still reading its data set after a restart (it
+    /// answers `LOADING` until done).
+    #[error("redis is loading its data set")]
+    Loading(#[source] redis::RedisError),
     /// Redis answered with an error.
     #[error("redis command failed")]
     Redis(#[source] redis::RedisError),
@@ -53,11 +57,17 @@ pub enum StoreError {
         wanted: u32,
         timeout_ms: u64,
     },
+    /// A compare-and-swap lost to concurrent writers this many times in a
+    /// row; nothing was written. Trying again later can succeed.
+    #[error("gave up after {attempts} concurrent modifications")]
+    Contention { attempts: usize },
 }
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
-        if e.is_io_error()
+        if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) {
+            StoreError::Loading(e)
+        } else if e.is_io_error()
             || e.is_timeout()
             || e.is_connection_dropped()
             || e.is_connection_refusal()
@@ -79,6 +89,11 @@ impl From<serde_json::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How often the connection manager retries a reconnect before a request
+/// fails (and the caller answers 503), and the longest delay between tries.
+const RECONNECT_RETRIES: usize = 2;
+const RECONNECT_MAX_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Store {
     /// Whether Redis answers.

@@ -175,6 +175,12 @@ impl ScriptDef {
         )
     }
 
+    /// Whether the script takes the client's `Idempotency-Key` and the
+    /// request's fingerprint as its first two arguments (`lib/once.lua`).
+    pub fn takes_idempotency_key(&self) -> bool {
+        self.replay == Replay::Once
+    }
+
     fn script(&self) -> Script {
         Script::new(&self.source(Clock::Redis))
     }

@@ -352,9 +352,12 @@ async fn sigterm_hands_the_lease_to_a_standby_at_once() {
 
     let signalled_at = Instant::now();
     cluster.node(&old.node).terminate();
-    // The target is 1 s; the deadline leaves room for a loaded machine.
+    // "At once" as a property, not a time budget: the old leader gives the
+    // lease up (compare-and-delete) on its way out, so a standby takes it
+    // without waiting for it to expire. How long that takes is a figure for
+    // `failover_timing` and scripts/bench-failover.sh.
     let (new, seen_at) = cluster
-        .wait_new_leader(&old, Duration::from_secs(2), Duration::from_millis(5))
+        .wait_new_leader(&old, Duration::from_secs(30), Duration::from_millis(5))
         .await;
     println!(
         "SIGTERM of leader {}: {} took the lease after {:?}",
@@ -368,6 +371,12 @@ async fn sigterm_hands_the_lease_to_a_standby_at_once() {
         .await
         .expect("the node exits on SIGTERM");
     assert!(status.success(), "exit status after SIGTERM: {status}");
+    let log = cluster.node(&old.node).log();
+    assert!(
+        log.contains("released the leader lease"),
+        "the old leader did not release its lease on SIGTERM; its log:\n{log}"
+    );
+    assert_eq!(new.epoch, old.epoch + 1, "the next term took over");
     // It left the member list on its way out.
     let api = cluster.node(&new.node).api();
     let gone = old.node.as_str();

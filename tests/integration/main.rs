@@ -5,6 +5,8 @@
 //! - `api`: the HTTP contract of API.md on the happy paths.
 //! - `errors`: every error status and code, and that the node keeps serving.
 //! - `readiness`: `/readyz` following Redis down and back up.
+//! - `rules`: differential property tests of the Lua-held rules against
+//!   their Rust reference models (numbering, business day, matrix, average).
 //! - `concurrency`: two nodes, many kiosks and counters on one Redis.
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
 //! - `replication`: durability `replicated` with a real replica (`WAIT`).
@@ -29,6 +31,7 @@ mod lifecycle;
 mod readiness;
 mod replication;
 mod retries;
+mod rules;
 mod sentinel;
 mod slave;
 mod store_loss;

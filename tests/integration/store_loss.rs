@@ -20,15 +20,20 @@ use crate::support::load::Load;
 const BRANCH: &str = "main";
 const WITHIN: Duration = Duration::from_secs(30);
 
-/// No number and no id given twice (the test runs within one business day).
+/// No number and no id given twice (the test runs within one business day,
+/// and issues fewer tickets than the service's range holds).
 fn assert_unique(tickets: &[Ticket]) {
     let mut numbers = HashSet::new();
     let mut ids = HashSet::new();
     for t in tickets {
         assert!(
             numbers.insert(t.number.clone()),
-            "number {} given twice",
-            t.number
+            "number {} given twice: {:?}",
+            t.number,
+            tickets
+                .iter()
+                .filter(|o| o.number == t.number)
+                .collect::<Vec<_>>()
         );
         assert!(ids.insert(t.id.clone()), "id {} given twice", t.id);
     }
@@ -59,9 +64,15 @@ async fn a_master_group_store_restarted_empty_reuses_no_number_epoch_or_id() {
     } else {
         (1, 0)
     };
+    // Numbers wrap within a service's range (A001..A999 by default); a wide
+    // range keeps every number of this test's load distinct.
     let setup = |api: ApiClient| async move {
-        api.setup_branch(BRANCH, &[("cash", "C")], &[("c1", &[("cash", 1)])])
-            .await
+        api.setup_branch(BRANCH, &[], &[]).await;
+        let wide = serde_json::json!({"name": "Cash", "prefix": "C", "first": 1, "last": 999_999});
+        api.put_service(BRANCH, "cash", wide).await;
+        api.put_counter(BRANCH, "c1", &[("cash", 1)]).await["version"]
+            .as_u64()
+            .expect("version")
     };
     let version = setup(cluster.nodes[other].api().clone()).await;
     for node in &cluster.nodes {
@@ -95,10 +106,21 @@ async fn a_master_group_store_restarted_empty_reuses_no_number_epoch_or_id() {
     assert!(new_lease.epoch > lease.epoch);
 
     // The deposed leader comes back: its fenced write is refused.
+    // (Its connection died with the old store: the first tries may say 503,
+    // which accepts nothing either.)
     cluster.nodes[leader].resume();
-    let response = cluster.nodes[leader].api().fence_check().await;
+    let deposed = cluster.nodes[leader].api();
+    let status = eventually(
+        "an answer to the deposed leader's fenced write",
+        WITHIN,
+        || async {
+            let status = deposed.fence_check().await.status();
+            (status != StatusCode::SERVICE_UNAVAILABLE).then_some(status)
+        },
+    )
+    .await;
     assert_eq!(
-        response.status(),
+        status,
         StatusCode::CONFLICT,
         "a deposed leader's fenced write was accepted"
     );
@@ -125,8 +147,16 @@ async fn a_master_group_store_restarted_empty_reuses_no_number_epoch_or_id() {
 #[tokio::test]
 async fn a_slave_group_store_restarted_empty_recovers_by_itself() {
     let mut topology = Topology::start(Links::Direct).await;
-    let version = setup_north(topology.master()).await;
-    topology.wait_slaves_at(version).await;
+    setup_north(topology.master()).await;
+    // A wide range, so the load's numbers never wrap (see assert_unique).
+    let wide = serde_json::json!({"name": "Cash", "prefix": "C", "first": 1, "last": 999_999});
+    let answer = topology
+        .master()
+        .put_service(NORTH_BRANCH, "cash", wide)
+        .await;
+    topology
+        .wait_slaves_at(answer["version"].as_u64().expect("version"))
+        .await;
     let apis: Vec<ApiClient> = topology.slaves.iter().map(|n| n.api().clone()).collect();
     let load = Load::start(apis.clone(), NORTH_BRANCH, "cash");
     load.wait_more(40, "tickets before the loss").await;

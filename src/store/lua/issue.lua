@@ -8,7 +8,8 @@
 -- highest the node has seen, so an old id never names a new ticket.
 local service, prefix = ARGV[1], ARGV[2]
 local first, last, offset = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local floor_day, floor_nth, id_floor = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local floor_day = tonumber(ARGV[6]) or -1
+local floor_nth, id_floor = tonumber(ARGV[7]) or 0, tonumber(ARGV[8]) or 0
 local s, at_ms, at_us = now()
 local day = math.floor((s + offset) / 86400)
 local seq_key = P .. 'seq:' .. service .. ':' .. day

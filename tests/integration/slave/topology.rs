@@ -61,7 +61,7 @@ pub struct Topology {
     /// `proxies[i][j]`: slave node `i` → master node `j`.
     proxies: Vec<Vec<Proxy>>,
     // Held until drop.
-    _master_redis: RedisServer,
+    pub master_redis: RedisServer,
     pub slave_redis: RedisServer,
 }
 
@@ -127,7 +127,7 @@ impl Topology {
             retired: Vec::new(),
             slave_configs,
             proxies,
-            _master_redis: master_redis,
+            master_redis,
             slave_redis,
         }
     }

@@ -8,6 +8,7 @@ pub mod load;
 pub mod process;
 pub mod proxy;
 pub mod redis;
+pub mod scripts;
 pub mod sentinel;
 pub mod sse;
 

@@ -49,7 +49,7 @@ impl RedisServer {
                 .expect("create a temp dir for redis");
             let port = free_port();
             let mut server = RedisServer {
-                child: Some(spawn(port, &dir, &extra)),
+                child: Some(spawn(port, &dir, &as_strs(&extra))),
                 port,
                 dir,
                 extra: extra.clone(),
@@ -107,7 +107,7 @@ impl RedisServer {
     /// and waits until it answers.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "restart() needs a stopped server");
-        self.child = Some(spawn(self.port, &self.dir, &self.extra));
+        self.child = Some(spawn(self.port, &self.dir, &as_strs(&self.extra)));
         let deadline = Instant::now() + READY_WITHIN;
         while !ping(self.port) {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
@@ -145,6 +145,50 @@ impl RedisServer {
         }
     }
 
+    /// Writes the data set to `dump.rdb` now (the server otherwise keeps
+    /// nothing on disk), so a restart loads it.
+    pub async fn save(&self) {
+        let client = redis::Client::open(self.url()).expect("redis URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the test redis");
+        let () = redis::cmd("SAVE")
+            .query_async(&mut conn)
+            .await
+            .expect("SAVE");
+    }
+
+    /// Starts the server again on the same port (after [`stop`](Self::stop))
+    /// with the loading of every key of its `dump.rdb` delayed by
+    /// `key_load_delay_us` (Redis's own `key-load-delay` test setting), and
+    /// returns as soon as it answers `-LOADING`: the window in which a
+    /// restarted Redis with a large data set refuses commands.
+    pub async fn restart_loading_slowly(&mut self, key_load_delay_us: u32) {
+        assert!(self.child.is_none(), "restart needs a stopped server");
+        let delay = key_load_delay_us.to_string();
+        self.child = Some(spawn(
+            self.port,
+            &self.dir,
+            &[
+                "--key-load-delay",
+                &delay,
+                // Answer clients between small chunks of the file.
+                "--loading-process-events-interval-bytes",
+                "1024",
+            ],
+        ));
+        let deadline = Instant::now() + READY_WITHIN;
+        while ping_reply(self.port).as_deref() != Some(b"-LOADING".as_slice()) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server never answered LOADING after restart; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     fn wait_ready_blocking(&mut self) -> bool {
         let deadline = Instant::now() + READY_WITHIN;
         while Instant::now() < deadline {
@@ -173,10 +217,13 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(port: u16, dir: &TempDir, extra: &[String]) -> Child {
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+fn spawn(port: u16, dir: &TempDir, extra: &[&str]) -> Child {
     let log = dir.path().join("redis.log");
     Command::new(BINARY)
-        .args(extra)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
         // A replica syncs at once instead of after Redis 7's 5 s default.
@@ -184,6 +231,7 @@ fn spawn(port: u16, dir: &TempDir, extra: &[String]) -> Child {
         .args(["--dir", &dir.path().to_string_lossy()])
         .args(["--logfile", &log.to_string_lossy()])
         .args(["--daemonize", "no"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -193,15 +241,22 @@ fn spawn(port: u16, dir: &TempDir, extra: &[String]) -> Child {
 
 /// Whether a server on `port` answers `+PONG` (not `-LOADING`).
 pub fn ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
+    ping_reply(port).as_deref() == Some(b"+PONG".as_slice())
+}
+
+/// The first word of the server's answer to PING (`+PONG`, `-LOADING`…),
+/// or `None` when it does not answer.
+fn ping_reply(port: u16) -> Option<Vec<u8>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    stream.write_all(b"PING\r\n").ok()?;
+    let mut reply = [0u8; 64];
+    let n = stream.read(&mut reply).ok()?;
+    let word = reply[..n]
+        .split(|b| *b == b' ' || *b == b'\r')
+        .next()
+        .unwrap_or_default();
+    Some(word.to_vec())
 }
 
 fn signal(child: &Child, signal: libc::c_int) {
