@@ -10,6 +10,8 @@
 //! - [`actors`]: actix actors that front the store: ticket queues, the
 //!   configuration view, the event hub.
 //! - [`http`]: actix-web handlers, auth, errors, OpenAPI.
+//! - [`web`]: the pages people look at (kiosk, counter, display, player,
+//!   dashboard, the customer's ticket), embedded and served by every node.
 //! - [`settings`]: typed node configuration.
 //! - [`app`]: wiring it all into an [`app::Application`].
 //! - [`upstream`]: the HTTP client a slave group uses to reach its master
@@ -17,14 +19,17 @@
 //! - [`metrics`], [`demo`]: Prometheus metrics; configuration import.
 //! - [`stall`]: notices when the process itself was stalled, so requests
 //!   that waited in socket buffers meanwhile are not taken for fresh ones.
+//! - [`logging`]: the binary's log setup (malformed requests counted, not logged).
 
 pub mod actors;
 pub mod app;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod settings;
 pub mod stall;
 pub mod store;
 pub mod upstream;
+pub mod web;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::{Branch, Id};
+use crate::settings::{Secret, SecretUrl};
 
 /// Why no master node answered.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +28,8 @@ pub struct ConfigSnapshotBody {
 
 pub struct UpstreamClient {
     client: reqwest::Client,
-    urls: Vec<String>,
-    token: String,
+    urls: Vec<SecretUrl>,
+    token: Secret,
     preferred: usize,
 }
 
@@ -41,7 +42,7 @@ const POOL_IDLE: Duration = Duration::from_secs(60);
 const POLL_GRACE: Duration = Duration::from_secs(3);
 
 impl UpstreamClient {
-    pub fn new(urls: Vec<String>, token: String) -> UpstreamClient {
+    pub fn new(urls: Vec<SecretUrl>, token: Secret) -> UpstreamClient {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(POOL_IDLE)
@@ -51,16 +52,16 @@ impl UpstreamClient {
             client,
             urls: urls
                 .into_iter()
-                .map(|u| u.trim_end_matches('/').to_owned())
+                .map(|u| SecretUrl::new(u.expose().trim_end_matches('/')))
                 .collect(),
             token,
             preferred: 0,
         }
     }
 
-    /// The URL that answered last.
-    pub fn current_url(&self) -> Option<&str> {
-        self.urls.get(self.preferred).map(String::as_str)
+    /// The URL that answered last (it prints with credentials masked).
+    pub fn current_url(&self) -> Option<&SecretUrl> {
+        self.urls.get(self.preferred)
     }
 
     /// Long-polls for a configuration newer than `since`: `Some` when there
@@ -74,14 +75,15 @@ impl UpstreamClient {
         let mut failures = Vec::new();
         for attempt in 0..self.urls.len() {
             let index = (self.preferred + attempt) % self.urls.len();
+            let base = &self.urls[index];
             let url = format!(
                 "{}/api/v1/mirror/config?group={group}&since={since}&wait_s={wait_s}",
-                self.urls[index]
+                base.expose()
             );
             let response = self
                 .client
                 .get(&url)
-                .bearer_auth(&self.token)
+                .bearer_auth(self.token.expose())
                 .timeout(Duration::from_secs(wait_s) + POLL_GRACE)
                 .send()
                 .await;
@@ -93,7 +95,12 @@ impl UpstreamClient {
                 Ok(r) if r.status().is_success() => {
                     self.preferred = index;
                     return r.json::<ConfigSnapshotBody>().await.map(Some).map_err(|e| {
-                        UpstreamError::Unreachable(format!("{url}: unreadable body: {e}"))
+                        // Errors name the masked base URL, never the one
+                        // with credentials that reqwest would print.
+                        UpstreamError::Unreachable(format!(
+                            "{base}: unreadable body: {}",
+                            e.without_url()
+                        ))
                     });
                 }
                 Ok(r) if r.status().is_client_error() => {
@@ -103,8 +110,8 @@ impl UpstreamClient {
                     let body = r.text().await.unwrap_or_default();
                     return Err(UpstreamError::Refused { status, body });
                 }
-                Ok(r) => failures.push(format!("{}: {}", self.urls[index], r.status())),
-                Err(e) => failures.push(format!("{}: {e}", self.urls[index])),
+                Ok(r) => failures.push(format!("{base}: {}", r.status())),
+                Err(e) => failures.push(format!("{base}: {}", e.without_url())),
             }
         }
         Err(UpstreamError::Unreachable(failures.join("; ")))

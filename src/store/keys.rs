@@ -35,6 +35,7 @@
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
 //! | `store-id` | string | the store's identity, written once (`lua/store_identity.lua`) |
 //! | `store-replaced` | set | identities an adoption replaced: nodes that knew one follow |
+//! | `link-secret` | string | HMAC secret of customers' ticket links (hex; set once, NX) |
 
 use crate::domain::Id;
 
@@ -46,6 +47,11 @@ pub fn branch_prefix(branch: &Id) -> String {
 /// `turnus:g:{<group>}:`, the prefix scripts on a group get as `KEYS[1]`.
 pub fn group_prefix(group: &Id) -> String {
     format!("turnus:g:{{{group}}}:")
+}
+
+/// The group's secret for customers' ticket links (`domain::link`).
+pub fn group_link_secret(group: &Id) -> String {
+    format!("{}link-secret", group_prefix(group))
 }
 
 /// The branch's outbox stream.

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod embedded;
 pub mod fenced;
 pub mod keys;
+pub mod links;
 pub mod memory;
 pub mod mirror;
 pub mod scripts;

@@ -96,6 +96,7 @@ macro_rules! script {
 
 const ISSUE: ScriptDef = script!("issue", Branch, Open, Once);
 const CALL: ScriptDef = script!("call", Branch, Open, Once);
+const CALL_NUMBER: ScriptDef = script!("call_number", Branch, Open, Once);
 const FINISH: ScriptDef = script!("finish", Branch, Open, Once);
 const RECALL: ScriptDef = script!("recall", Branch, Open, Once);
 const TRANSFER: ScriptDef = script!("transfer", Branch, Open, Once);
@@ -118,9 +119,10 @@ const UPSTREAM_STATUS: ScriptDef = script!("upstream_status", Group, Fenced);
 const STORE_IDENTITY: ScriptDef = script!("store_identity", Group, Open);
 
 /// Every script, for lookup by name.
-const ALL: [&ScriptDef; 22] = [
+const ALL: [&ScriptDef; 23] = [
     &ISSUE,
     &CALL,
+    &CALL_NUMBER,
     &FINISH,
     &RECALL,
     &TRANSFER,
@@ -212,6 +214,7 @@ pub fn script_source(name: &str) -> Option<String> {
 pub(crate) struct Scripts {
     pub issue: Script,
     pub call: Script,
+    pub call_number: Script,
     pub finish: Script,
     pub recall: Script,
     pub transfer: Script,
@@ -239,6 +242,7 @@ impl Scripts {
         Scripts {
             issue: ISSUE.script(),
             call: CALL.script(),
+            call_number: CALL_NUMBER.script(),
             finish: FINISH.script(),
             recall: RECALL.script(),
             transfer: TRANSFER.script(),

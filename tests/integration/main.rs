@@ -11,6 +11,9 @@
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
 //! - `replication`: durability `replicated` with a real replica (`WAIT`).
 //! - `retries`: `Idempotency-Key` on ticket and counter POSTs, across nodes.
+//! - `edge`: the audit's findings about the HTTP edge and the process
+//!   (issue 8): limits, methods, auth headers, OpenAPI against answers,
+//!   metrics format, configuration errors, port in use, event streams.
 //! - `lifecycle`: SIGTERM, SIGSTOP and SIGCONT of a node process.
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
@@ -19,6 +22,8 @@
 //!   under load, with `replicated` and `async` durability.
 //! - `store_loss`: a group's Redis restarted empty under load: noticed,
 //!   no number, id or epoch reused, fenced, adopted; a slave group by itself.
+//! - `pages`: the web pages in a real headless Chromium (flows, recovery,
+//!   accessibility) and the (ignored) screenshots.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
 //!   fencing of a deposed slave leader; the mirror-lag benchmark.
 
@@ -26,8 +31,10 @@ mod api;
 mod cluster;
 mod concurrency;
 mod durability;
+mod edge;
 mod errors;
 mod lifecycle;
+mod pages;
 mod readiness;
 mod replication;
 mod retries;

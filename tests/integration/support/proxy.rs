@@ -7,6 +7,8 @@
 //!   new ones are accepted but never answered (the client sees timeouts),
 //!   which is what a real partition looks like.
 //! - [`heal`](Proxy::heal): forwards again.
+//! - [`retarget`](Proxy::retarget): forwards new connections to another
+//!   address, like a load balancer that moved a dead node's clients on.
 //!
 //! Runs on the tokio runtime of the test that starts it.
 
@@ -25,6 +27,7 @@ enum Mode {
 
 struct Shared {
     mode: Mode,
+    target: SocketAddr,
     /// Forwarding tasks (and held blackholed sockets): aborting one drops
     /// both of its sockets.
     connections: Vec<AbortHandle>,
@@ -45,9 +48,10 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy address");
         let shared = Arc::new(Mutex::new(Shared {
             mode: Mode::Forward,
+            target,
             connections: Vec::new(),
         }));
-        let accept = tokio::spawn(accept_loop(listener, target, shared.clone())).abort_handle();
+        let accept = tokio::spawn(accept_loop(listener, shared.clone())).abort_handle();
         Proxy {
             addr,
             shared,
@@ -80,6 +84,13 @@ impl Proxy {
         self.set_mode(Mode::Forward);
     }
 
+    /// Sends new connections to `target`; existing ones are dropped.
+    #[allow(dead_code)] // for the page tests' load balancer
+    pub fn retarget(&self, target: SocketAddr) {
+        self.shared.lock().expect("proxy lock").target = target;
+        self.set_mode(Mode::Forward);
+    }
+
     fn set_mode(&self, mode: Mode) {
         let mut shared = self.shared.lock().expect("proxy lock");
         shared.mode = mode;
@@ -96,7 +107,7 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Mutex<Shared>>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Mutex<Shared>>) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;
@@ -113,7 +124,7 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Mute
                 state.connections.push(held.abort_handle());
             }
             Mode::Forward => {
-                let task = tokio::spawn(forward(client, target));
+                let task = tokio::spawn(forward(client, state.target));
                 state.connections.push(task.abort_handle());
             }
         }
