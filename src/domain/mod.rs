@@ -14,12 +14,14 @@ pub mod ids;
 pub mod kpi;
 pub mod link;
 pub mod matrix;
+pub mod request;
 pub mod stats;
 pub mod stats_report;
 pub mod ticket;
 
 pub use config::{Branch, Counter, MatrixEntry, Service};
 pub use ids::Id;
+pub use request::{IdempotencyKey, RequestTag};
 pub use ticket::{
     CalledEntry, DisplayBoard, EventKind, QueueStatus, Ticket, TicketEvent, TicketStatus,
 };

@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod mirror;
 pub mod openapi;
 pub mod ops;
+pub mod request;
 pub mod stats;
 pub mod ticket_link;
 
@@ -46,6 +47,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tokens: Tokens,
     pub leader: LeaderStatus,
+    /// Dates requests back over a stall of this process.
+    pub stall: crate::stall::StallWatch,
+    /// `http.request_deadline_ms`.
+    pub request_deadline_ms: u64,
     pub edge: EdgeLimits,
     pub links: ticket_link::TicketLinks,
 }

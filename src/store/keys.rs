@@ -29,6 +29,7 @@
 //! | `st:<day>` | hash | rollups of one business day (`domain::stats`), expiring after 410 days |
 //! | `st-waiting` | sorted set | `<service>|<ticket>` waiting now, scored by issue ms |
 //! | `st-current` | hash | counter → its open transaction |
+//! | `once:<key>` | hash | an `Idempotency-Key`'s request fingerprint and first reply, 24 h (`lua/lib/once.lua`) |
 //!
 //! | key (after the group prefix) | type | what |
 //! |---|---|---|
@@ -40,6 +41,8 @@
 //! | `members` | sorted set | node → last heartbeat (ms) |
 //! | `member-addr` | hash | node → advertised URL |
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
+//! | `store-id` | string | the store's identity, written once (`lua/store_identity.lua`) |
+//! | `store-replaced` | set | identities an adoption replaced: nodes that knew one follow |
 //! | `link-secret` | string | HMAC secret of customers' ticket links (hex; set once, NX) |
 
 use crate::domain::stats::RollupKey;

@@ -9,6 +9,8 @@
 //!   their Rust reference models (numbering, business day, matrix, average).
 //! - `concurrency`: two nodes, many kiosks and counters on one Redis.
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
+//! - `replication`: durability `replicated` with a real replica (`WAIT`).
+//! - `retries`: `Idempotency-Key` on ticket and counter POSTs, across nodes.
 //! - `edge`: the audit's findings about the HTTP edge and the process
 //!   (issue 8): limits, methods, auth headers, OpenAPI against answers,
 //!   metrics format, configuration errors, port in use, event streams.
@@ -16,6 +18,10 @@
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
 //!   and the (ignored) failover benchmark.
+//! - `sentinel`: master + replica + three sentinels; the master SIGKILLed
+//!   under load, with `replicated` and `async` durability.
+//! - `store_loss`: a group's Redis restarted empty under load: noticed,
+//!   no number, id or epoch reused, fenced, adopted; a slave group by itself.
 //! - `pages`: the web pages in a real headless Chromium (flows, recovery,
 //!   accessibility) and the (ignored) screenshots.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
@@ -33,7 +39,11 @@ mod errors;
 mod lifecycle;
 mod pages;
 mod readiness;
+mod replication;
+mod retries;
 mod rules;
+mod sentinel;
 mod slave;
 mod stats;
+mod store_loss;
 mod support;

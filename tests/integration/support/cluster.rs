@@ -134,6 +134,27 @@ impl RedisProbe {
             .map_or(0, |v| v.parse().expect("a numeric epoch"))
     }
 
+    /// `INFO replication` of this server.
+    pub fn replication_info(&mut self) -> String {
+        redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut self.conn)
+            .unwrap_or_default()
+    }
+
+    /// Waits until this server, a replica, has a live link to its master
+    /// (its initial sync is done).
+    pub async fn wait_linked(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.replication_info().contains("master_link_status:up") {
+            assert!(
+                Instant::now() < deadline,
+                "the replica did not sync within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The branch's fence: the highest leader epoch that wrote there.
     pub fn branch_fence(&mut self, branch: &str) -> u64 {
         self.get(&keys::branch_fence(&id(branch)))
@@ -144,6 +165,21 @@ impl RedisProbe {
     pub fn closed_day(&mut self, branch: &str) -> Option<i64> {
         self.get(&keys::branch_closed_day(&id(branch)))
             .map(|v| v.parse().expect("a numeric day"))
+    }
+
+    /// The ids of every ticket the branch's keys hold (the tickets
+    /// themselves, not the outbox, which the statistics aggregator trims).
+    pub fn tickets(&mut self, branch: &str) -> Vec<String> {
+        let pattern = keys::branch_ticket(&id(branch), "*");
+        let prefix = pattern.trim_end_matches('*').to_owned();
+        let found: Vec<String> = redis::Commands::scan_match(&mut self.conn, &pattern)
+            .unwrap_or_else(|e| panic!("SCAN {pattern}: {e}"))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("SCAN {pattern}: {e}"));
+        found
+            .into_iter()
+            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned))
+            .collect()
     }
 }
 
@@ -311,6 +347,15 @@ impl Cluster {
         self.nodes[index].kill();
         let config = self.configs[index].clone();
         self.nodes[index] = NodeProcess::start_ready(config).await;
+    }
+
+    /// Stops the group's Redis and starts it again on the same port with
+    /// nothing in it (the test Redis keeps no data): a store that lost its
+    /// data under the running nodes.
+    pub async fn restart_redis_empty(&mut self) {
+        self._redis.stop().await;
+        self._redis.restart().await;
+        self.probe = RedisProbe::connect(&self._redis.url());
     }
 
     /// Waits until some node holds the lease.
