@@ -10,8 +10,11 @@
 //!
 //! Layout of one branch's day (`RollupKey::Day`): fields
 //! `<HH>|s|<service>|<metric>` per local hour and service, and
-//! `c|<counter>|<metric>` per counter and day. Live state:
-//! `RollupKey::Waiting` (member `<service>|<ticket>`, score = issue ms) and
+//! `c|<counter>|<metric>` per counter and day, and `t|<metric>` day totals
+//! of [`TOTAL_METRICS`] (so the summary reads a few fields, not the day).
+//! Live state: `RollupKey::Waiting(service)` per service (member
+//! `<service>|<ticket>`, score = issue ms, so the summary reads its count
+//! and head only) and
 //! `RollupKey::Current` (counter → `<called ms>|<service>|<ticket>`).
 //!
 //! Counting rules: `issued` in the hour of issue; `called`, the wait
@@ -38,8 +41,8 @@ use super::{Branch, TicketEvent};
 pub enum RollupKey {
     /// One business day (days since 1970-01-01, local).
     Day(i64),
-    /// Tickets waiting now.
-    Waiting,
+    /// Tickets of one service waiting now.
+    Waiting(String),
     /// Each counter's open transaction.
     Current,
 }
@@ -169,9 +172,17 @@ struct Emit<'a> {
 }
 
 impl Emit<'_> {
-    /// Adds to a service figure in the event's hour.
+    /// Adds to a service figure in the event's hour (and to the day total
+    /// of the metrics the summary shows).
     fn service(&mut self, service: &str, metric: &str, by: i64) {
         let (day, hour) = day_and_hour(self.tz, self.ev.ts_ms);
+        if TOTAL_METRICS.contains(&metric) {
+            self.ops.push(Op::Incr {
+                key: RollupKey::Day(day),
+                field: total_field(metric),
+                by,
+            });
+        }
         self.ops.push(Op::Incr {
             key: RollupKey::Day(day),
             field: format!("{hour:02}|s|{service}|{metric}"),
@@ -215,8 +226,12 @@ impl Emit<'_> {
         }
     }
 
-    fn waiting(&self, service: &str) -> String {
-        format!("{service}|{}", self.ev.id)
+    /// The waiting-set key and member of this event's ticket in `service`.
+    fn waiting(&self, service: &str) -> (RollupKey, String) {
+        (
+            RollupKey::Waiting(service.to_owned()),
+            format!("{service}|{}", self.ev.id),
+        )
     }
 }
 
@@ -233,19 +248,16 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
     match ev.kind {
         EventKind::TicketIssued => {
             e.service(service, "issued", 1);
-            let member = e.waiting(service);
+            let (key, member) = e.waiting(service);
             e.ops.push(Op::ZAdd {
-                key: RollupKey::Waiting,
+                key,
                 member,
                 score: ev.issued_ms,
             });
         }
         EventKind::TicketCalled => {
-            let member = e.waiting(service);
-            e.ops.push(Op::ZRem {
-                key: RollupKey::Waiting,
-                member,
-            });
+            let (key, member) = e.waiting(service);
+            e.ops.push(Op::ZRem { key, member });
             if let Some(counter) = counter {
                 e.counter(counter, "called", 1);
                 e.ops.push(Op::HSet {
@@ -296,9 +308,9 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
             let from = ev.from_service.as_deref().unwrap_or(service);
             e.service(from, "transferred", 1);
             e.transaction(from, ev.from_counter.as_deref(), ev.from_called_ms);
-            let member = e.waiting(service);
+            let (key, member) = e.waiting(service);
             e.ops.push(Op::ZAdd {
-                key: RollupKey::Waiting,
+                key,
                 member,
                 score: ev.issued_ms,
             });
@@ -311,11 +323,8 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
                     field: counter.to_owned(),
                 }),
                 _ => {
-                    let member = e.waiting(service);
-                    e.ops.push(Op::ZRem {
-                        key: RollupKey::Waiting,
-                        member,
-                    });
+                    let (key, member) = e.waiting(service);
+                    e.ops.push(Op::ZRem { key, member });
                 }
             }
         }
@@ -419,6 +428,24 @@ pub fn day_totals<'a>(fields: impl IntoIterator<Item = (&'a str, i64)>) -> super
         {
             total.add(metric, value);
         }
+    }
+    total
+}
+
+/// The day-total metrics the summary shows, kept as `t|<metric>` fields of
+/// the day besides the per-hour ones.
+pub const TOTAL_METRICS: [&str; 5] = ["issued", "called", "served", "no_show", "sla"];
+
+/// The day field holding a metric's day total.
+pub fn total_field(metric: &str) -> String {
+    format!("t|{metric}")
+}
+
+/// The day's totals from its `t|<metric>` fields, as (metric, value).
+pub fn totals_of<'a>(values: impl IntoIterator<Item = (&'a str, i64)>) -> super::kpi::Acc {
+    let mut total = super::kpi::Acc::default();
+    for (metric, value) in values {
+        total.add(metric, value);
     }
     total
 }

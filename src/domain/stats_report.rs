@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::kpi::{Acc, CounterKpis, Kpis};
-use super::stats::{day_totals, hour_start, waiting_by_service, DayFigures};
+use super::stats::{hour_start, totals_of, DayFigures};
 use super::ticket::{day_date, from_ms};
 use super::Branch;
 
@@ -164,9 +164,11 @@ pub struct SummaryBranch {
 
 /// What the summary reads of one branch.
 pub struct LiveInput<'a> {
+    /// Today's totals: metric (of `stats::TOTAL_METRICS`) → value.
     pub today: &'a HashMap<String, i64>,
-    /// `<service>|<ticket>` → issue ms.
-    pub waiting: &'a [(String, i64)],
+    /// Service → (tickets waiting, issue ms of the oldest); services with
+    /// none waiting may be left out.
+    pub waiting: &'a HashMap<String, (u64, i64)>,
     /// counter → `<called ms>|<service>|<ticket>`.
     pub current: &'a HashMap<String, String>,
     pub complete_through_ms: Option<i64>,
@@ -182,8 +184,13 @@ pub const OUTBOX_ALERT_S: u64 = 60;
 
 /// The branch's summary line at `now_ms`.
 pub fn summary_branch(branch: &Branch, live: &LiveInput<'_>, now_ms: i64) -> SummaryBranch {
-    let today = day_totals(live.today.iter().map(|(k, v)| (k.as_str(), *v)));
-    let waiting = waiting_by_service(live.waiting.iter().map(|(m, s)| (m.as_str(), *s)));
+    let today = totals_of(live.today.iter().map(|(k, v)| (k.as_str(), *v)));
+    let waiting: HashMap<&str, (u64, i64)> = live
+        .waiting
+        .iter()
+        .filter(|(_, (count, _))| *count > 0)
+        .map(|(service, slot)| (service.as_str(), *slot))
+        .collect();
     let age_s = |since_ms: i64| ((now_ms - since_ms).max(0) / 1000) as u64;
     let longest = waiting.values().map(|(_, oldest)| age_s(*oldest)).max();
     let limits = &branch.alerts;
@@ -192,7 +199,7 @@ pub fn summary_branch(branch: &Branch, live: &LiveInput<'_>, now_ms: i64) -> Sum
         if *count > u64::from(limits.max_waiting) {
             alerts.push(Alert {
                 kind: "too-many-waiting",
-                service: Some(service.clone()),
+                service: Some((*service).to_owned()),
                 counter: None,
                 message: format!("{count} tickets waiting (limit {})", limits.max_waiting),
             });
@@ -201,7 +208,7 @@ pub fn summary_branch(branch: &Branch, live: &LiveInput<'_>, now_ms: i64) -> Sum
             if age_s(*oldest) > u64::from(target) {
                 alerts.push(Alert {
                     kind: "wait-over-target",
-                    service: Some(service.clone()),
+                    service: Some((*service).to_owned()),
                     counter: None,
                     message: format!(
                         "oldest ticket waits {} s (target {target} s)",
@@ -289,15 +296,9 @@ mod tests {
     fn summary_raises_each_alert_from_live_figures() {
         let b = branch();
         let now = 1_800_000_000_000;
-        let waiting = vec![
-            ("cash|1".to_owned(), now - 90_000),
-            ("cash|2".to_owned(), now - 10_000),
-        ];
+        let waiting = HashMap::from([("cash".to_owned(), (2, now - 90_000))]);
         let current = HashMap::from([("c1".to_owned(), format!("{}|cash|0", now - 700_000))]);
-        let today = HashMap::from([
-            ("10|s|cash|issued".to_owned(), 3),
-            ("10|s|cash|served".to_owned(), 1),
-        ]);
+        let today = HashMap::from([("issued".to_owned(), 3), ("served".to_owned(), 1)]);
         let s = summary_branch(
             &b,
             &LiveInput {

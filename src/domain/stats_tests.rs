@@ -321,7 +321,23 @@ proptest! {
             if let RollupKey::Day(_) = key {
                 let f = DayFigures::parse(fields.iter().map(|(k, v)| (k.as_str(), v.parse().expect("n"))));
                 f.hours.values().for_each(|a| total.merge(a));
+                // The day totals the summary reads equal the sum of the
+                // hourly fields, metric by metric.
+                let hourly = day_totals(fields.iter().map(|(k, v)| (k.as_str(), v.parse().expect("n"))));
+                let kept = totals_of(TOTAL_METRICS.iter().filter_map(|m| {
+                    Some((*m, fields.get(&total_field(m))?.parse().expect("n")))
+                }));
+                prop_assert_eq!(
+                    (kept.issued, kept.called, kept.served, kept.no_show, kept.sla),
+                    (hourly.issued, hourly.called, hourly.served, hourly.no_show, hourly.sla)
+                );
             }
+        }
+        // Each service's waiting set holds that service's tickets only.
+        for (key, members) in &r.zsets {
+            let RollupKey::Waiting(service) = key else { continue };
+            let head = format!("{service}|");
+            prop_assert!(members.keys().all(|m| m.starts_with(&head)));
         }
         let issued = events.iter().filter(|e| e.kind == EventKind::TicketIssued).count() as i64;
         let firsts = events.iter().filter(|e| e.first_call).count() as i64;
@@ -330,7 +346,7 @@ proptest! {
         prop_assert!(total.called <= total.issued);
         prop_assert_eq!(total.wait_sum_ms, waits);
         prop_assert_eq!(total.histogram.values().sum::<i64>(), firsts);
-        let waiting_now = r.zsets.get(&RollupKey::Waiting).map_or(0, |z| z.len());
+        let waiting_now: usize = r.zsets.iter().filter(|(k, _)| matches!(k, RollupKey::Waiting(_))).map(|(_, z)| z.len()).sum();
         prop_assert_eq!(waiting_now, still_waiting);
         let ended = events.iter().filter(|e| matches!(e.kind, EventKind::TicketServed | EventKind::TicketTransferred)).count() as i64;
         prop_assert_eq!(total.service_n, ended);

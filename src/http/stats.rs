@@ -19,6 +19,7 @@ use crate::domain::stats_report::{
 };
 use crate::domain::{Branch, Id};
 use crate::settings::NodeRole;
+use crate::store::stats::LiveWanted;
 
 /// Longest range one request may ask for, in days.
 pub const MAX_RANGE_DAYS: i64 = 400;
@@ -131,9 +132,13 @@ async fn summary(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let branches = state.stats_branches()?;
-    let wanted: Vec<(Id, i64)> = branches
+    let wanted: Vec<LiveWanted> = branches
         .iter()
-        .map(|b| (b.id.clone(), day_number(today(b))))
+        .map(|b| LiveWanted {
+            branch: b.id.clone(),
+            today: day_number(today(b)),
+            services: b.services.iter().map(|s| s.id.to_string()).collect(),
+        })
         .collect();
     let live = state.store.stats_live(&wanted).await?;
     let now_ms = Utc::now().timestamp_millis();

@@ -27,7 +27,7 @@
 //! | `stats-epoch` | hash | master: group → highest epoch that shipped this branch's events |
 //! | `stats-meta` | hash | `through_ms`, `last_report_ms`, `group`, `applied` |
 //! | `st:<day>` | hash | rollups of one business day (`domain::stats`), expiring after 410 days |
-//! | `st-waiting` | sorted set | `<service>|<ticket>` waiting now, scored by issue ms |
+//! | `st-waiting:<service>` | sorted set | `<service>|<ticket>` of one service waiting now, scored by issue ms |
 //! | `st-current` | hash | counter → its open transaction |
 //! | `once:<key>` | hash | an `Idempotency-Key`'s request fingerprint and first reply, 24 h (`lua/lib/once.lua`) |
 //!
@@ -127,7 +127,7 @@ pub fn all_branch_events_pattern() -> String {
 pub fn rollup_suffix(key: &RollupKey) -> String {
     match key {
         RollupKey::Day(day) => format!("st:{day}"),
-        RollupKey::Waiting => "st-waiting".to_owned(),
+        RollupKey::Waiting(service) => format!("st-waiting:{service}"),
         RollupKey::Current => "st-current".to_owned(),
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::{keys, pairs, strings, Store, StoreError, StoreResult};
-use crate::domain::stats::{Op, RollupKey, StreamId};
+use crate::domain::stats::{total_field, Op, RollupKey, StreamId, TOTAL_METRICS};
 use crate::domain::{Id, TicketEvent};
 
 /// Day rollups live this long after their first event: over the 400 days
@@ -64,12 +64,23 @@ pub struct StatsMeta {
     pub applied: u64,
 }
 
+/// Which branch the summary reads, for which business day and services.
+#[derive(Debug, Clone)]
+pub struct LiveWanted {
+    pub branch: Id,
+    pub today: i64,
+    /// The branch's configured services (each has its own waiting set).
+    pub services: Vec<String>,
+}
+
 /// What the summary needs of one branch, read in one round trip.
 #[derive(Debug, Clone, Default)]
 pub struct BranchLive {
+    /// Today's totals: metric → value (absent: nothing counted yet).
     pub day: HashMap<String, i64>,
-    /// `<service>|<ticket>` → issue ms.
-    pub waiting: Vec<(String, i64)>,
+    /// Service → (tickets waiting, issue ms of the oldest); only services
+    /// with tickets waiting.
+    pub waiting: HashMap<String, (u64, i64)>,
     /// counter → `<called ms>|<service>|<ticket>`.
     pub current: HashMap<String, String>,
     pub meta: StatsMeta,
@@ -290,23 +301,35 @@ impl Store {
         Ok(meta_of(pairs(flat).collect()))
     }
 
-    /// Today's rollups, the waiting set, open transactions and bookkeeping
-    /// of each branch (`today` per branch), pipelined in one round trip.
-    pub async fn stats_live(&self, branches: &[(Id, i64)]) -> StoreResult<Vec<BranchLive>> {
+    /// What the summary needs of each branch, pipelined in one round trip:
+    /// today's day totals (`HMGET` of the `t|` fields), each service's
+    /// waiting count and oldest entry (`ZCARD`, `ZRANGE 0 0 WITHSCORES`),
+    /// open transactions and bookkeeping. A few values per service, never a
+    /// whole waiting set or day.
+    pub async fn stats_live(&self, branches: &[LiveWanted]) -> StoreResult<Vec<BranchLive>> {
         // An empty pipeline is an error in redis-rs: no branches, no reads.
         if branches.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for (branch, today) in branches {
+        for wanted in branches {
+            let branch = &wanted.branch;
+            pipe.cmd("HMGET")
+                .arg(keys::branch_rollup(branch, &RollupKey::Day(wanted.today)));
+            for metric in TOTAL_METRICS {
+                pipe.arg(total_field(metric));
+            }
+            for service in &wanted.services {
+                let key = keys::branch_rollup(branch, &RollupKey::Waiting(service.clone()));
+                pipe.cmd("ZCARD")
+                    .arg(&key)
+                    .cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(0)
+                    .arg("WITHSCORES");
+            }
             pipe.cmd("HGETALL")
-                .arg(keys::branch_rollup(branch, &RollupKey::Day(*today)))
-                .cmd("ZRANGE")
-                .arg(keys::branch_rollup(branch, &RollupKey::Waiting))
-                .arg(0)
-                .arg(-1)
-                .arg("WITHSCORES")
-                .cmd("HGETALL")
                 .arg(keys::branch_rollup(branch, &RollupKey::Current))
                 .cmd("HGETALL")
                 .arg(keys::branch_stats_meta(branch));
@@ -315,22 +338,32 @@ impl Store {
         let mut conn = self.conn();
         let replies: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
         let mut replies = replies.into_iter();
-        fn next_strings(replies: &mut impl Iterator<Item = redis::Value>) -> Vec<String> {
+        fn next<T: redis::FromRedisValue + Default>(
+            replies: &mut impl Iterator<Item = redis::Value>,
+        ) -> T {
             replies
                 .next()
                 .and_then(|v| redis::from_redis_value(v).ok())
                 .unwrap_or_default()
         }
         let mut out = Vec::with_capacity(branches.len());
-        for _ in branches {
-            let day = pairs(next_strings(&mut replies))
-                .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+        for wanted in branches {
+            let totals: Vec<Option<i64>> = next(&mut replies);
+            let day = TOTAL_METRICS
+                .iter()
+                .zip(totals)
+                .filter_map(|(metric, v)| Some(((*metric).to_owned(), v?)))
                 .collect();
-            let waiting = pairs(next_strings(&mut replies))
-                .filter_map(|(k, v)| Some((k, v.parse::<f64>().ok()? as i64)))
-                .collect();
-            let current = pairs(next_strings(&mut replies)).collect();
-            let meta = meta_of(pairs(next_strings(&mut replies)).collect());
+            let mut waiting = HashMap::new();
+            for service in &wanted.services {
+                let count: u64 = next(&mut replies);
+                let head: Vec<(String, f64)> = next(&mut replies);
+                if let Some((_, score)) = head.first().filter(|_| count > 0) {
+                    waiting.insert(service.clone(), (count, *score as i64));
+                }
+            }
+            let current = pairs(next(&mut replies)).collect();
+            let meta = meta_of(pairs(next(&mut replies)).collect());
             let oldest = replies
                 .next()
                 .and_then(|v| redis::from_redis_value(v).ok())

@@ -110,8 +110,11 @@ end
 local s, now_ms = now()
 -- Tickets left in the waiting set by a lost history (no close event will
 -- ever come) do not linger: the day close ends every ticket within a day.
+-- Each service's waiting set is pruned when a batch touches it.
 if through_ms > 0 then
-  redis.call('ZREMRANGEBYSCORE', P .. 'st-waiting', '-inf', '(' .. (through_ms - 3 * 86400000))
+  for key in pairs(members) do
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (through_ms - 3 * 86400000))
+  end
 end
 local prev = tonumber(redis.call('HGET', P .. 'stats-meta', 'through_ms') or '0')
 if through_ms > prev then redis.call('HSET', P .. 'stats-meta', 'through_ms', through_ms) end
