@@ -22,6 +22,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub upstream: UpstreamSettings,
     pub leader: LeaderSettings,
+    pub media: MediaSettings,
 }
 
 /// `master` holds the configuration and accepts administration; `slave`
@@ -158,6 +159,39 @@ impl Default for LeaderSettings {
     }
 }
 
+/// The media library (master) and its mirror (slaves).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Master: the library; files copied here are published once they have
+    /// stopped changing. Master nodes of one group share it (one directory
+    /// on one host, or a shared file system).
+    pub library_dir: PathBuf,
+    /// Largest upload, and largest file a slave accepts in a manifest.
+    pub max_file_bytes: u64,
+    /// Master: how often the library directory is scanned.
+    pub scan_interval_ms: u64,
+    /// Slaves: how often every held blob is hashed again (0: never).
+    pub verify_interval_s: u64,
+    /// Slaves: download rate limit per node in bytes per second (0: none).
+    pub bandwidth_limit_bytes_per_s: u64,
+    /// Free space a download must leave on the disk.
+    pub min_free_bytes: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            library_dir: PathBuf::from("media"),
+            max_file_bytes: 2 * 1024 * 1024 * 1024,
+            scan_interval_ms: 2_000,
+            verify_interval_s: 3_600,
+            bandwidth_limit_bytes_per_s: 0,
+            min_free_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
 /// A list given as an array or as one comma-separated string.
 fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -182,7 +216,9 @@ fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct SettingsError(pub Vec<String>);
 
-const SECTIONS: [&str; 6] = ["node", "http", "redis", "auth", "upstream", "leader"];
+const SECTIONS: [&str; 7] = [
+    "node", "http", "redis", "auth", "upstream", "leader", "media",
+];
 
 impl Settings {
     /// Loads defaults, then `file` (if any), then the `TURNUS__` variables
@@ -248,6 +284,7 @@ impl Settings {
             auth: section(&raw, "auth", &mut problems),
             upstream: section(&raw, "upstream", &mut problems),
             leader: section(&raw, "leader", &mut problems),
+            media: section(&raw, "media", &mut problems),
         };
         problems.extend(settings.problems());
         if problems.is_empty() {
@@ -307,6 +344,9 @@ impl Settings {
                 "leader.renew_deadline_ms: {} must be below leader.lease_ttl_ms ({}), so a leader steps down before its lease can expire",
                 l.renew_deadline_ms, l.lease_ttl_ms
             ));
+        }
+        if self.media.max_file_bytes == 0 || self.media.scan_interval_ms == 0 {
+            problems.push("media: max_file_bytes and scan_interval_ms must be above 0".to_owned());
         }
         if self.node.role == NodeRole::Slave {
             if self.upstream.master_urls.is_empty() {

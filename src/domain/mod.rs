@@ -2,7 +2,7 @@
 //!
 //! This module owns identifiers, the configuration documents (branches,
 //! services, counters and their matrix rows), ticket numbering and business
-//! days, the matrix rule and the waiting-time estimate. It does no I/O and
+//! days, media paths, manifests and playlists, the matrix rule and the waiting-time estimate. It does no I/O and
 //! never reads a clock: every instant is passed in. It must not import actix,
 //! redis or tokio, so all of it is tested without a running server.
 
@@ -11,6 +11,7 @@ pub mod config;
 pub mod estimate;
 pub mod ids;
 pub mod matrix;
+pub mod media;
 pub mod ticket;
 
 pub use config::{Branch, Counter, MatrixEntry, Service};
@@ -29,4 +30,7 @@ pub enum DomainError {
     /// A counter's matrix row names a service the branch does not have.
     #[error("unknown service {service:?} in the counter's services")]
     UnknownServiceInRow { service: String },
+    /// A media path that could leave the library or is otherwise unusable.
+    #[error("invalid media path {path:?}: {reason}")]
+    InvalidMediaPath { path: String, reason: String },
 }
