@@ -13,10 +13,12 @@ use anyhow::Context as _;
 use crate::actors::config_view::LoadNow;
 use crate::actors::event_hub::SetConfigListener;
 use crate::actors::leader::{Release, SubscribeLeadership};
+use crate::actors::media_distributor::MirrorContext;
+use crate::actors::media_handle::MediaSource;
 use crate::actors::membership::Leave;
 use crate::actors::{
-    ConfigHandle, ConfigMirror, ConfigView, DayCloser, EventHub, Leader, LeaderStatus, Membership,
-    TicketQueues,
+    ConfigHandle, ConfigMirror, ConfigView, DayCloser, EventHub, Leader, LeaderStatus,
+    MediaDistributor, MediaHandle, Membership, TicketQueues,
 };
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
@@ -39,6 +41,7 @@ pub struct Application {
     embedded: Option<EmbeddedRedis>,
     leader: Addr<Leader>,
     leader_arbiter: Arbiter,
+    media_arbiter: Arbiter,
     membership: Addr<Membership>,
 }
 
@@ -133,6 +136,8 @@ impl Application {
             gained: day_closer.clone().recipient(),
             lost: day_closer.recipient(),
         });
+        let (media, media_arbiter) =
+            start_media(&settings, &redis_url, &group, &node_id, &metrics, &leader)?;
         if settings.node.role == NodeRole::Slave {
             let upstream = crate::upstream::UpstreamClient::new(
                 settings.upstream.master_urls.clone(),
@@ -158,6 +163,8 @@ impl Application {
             metrics,
             tokens: Tokens::from_settings(&settings.auth),
             leader: leader_status,
+            media,
+            media_settings: settings.media.clone(),
         });
         let store_for_membership = store;
         let json_limit = settings.http.max_json_bytes;
@@ -203,6 +210,7 @@ impl Application {
             embedded,
             leader,
             leader_arbiter,
+            media_arbiter,
             membership,
         })
     }
@@ -242,10 +250,83 @@ impl Application {
             }
         };
         self.leader_arbiter.stop();
+        self.media_arbiter.stop();
         if let Some(mut redis) = self.embedded.take() {
             redis.stop();
         }
         result
+    }
+}
+
+/// Opens this node's media (the library on a master, the blob store under
+/// `<data_dir>/media` on a slave) and starts the `MediaDistributor` on its
+/// own Arbiter, with its own Redis connection: hashing and file writes never
+/// run on the ticket queues' thread.
+fn start_media(
+    settings: &Settings,
+    redis_url: &str,
+    group: &crate::domain::Id,
+    node_id: &str,
+    metrics: &Arc<Metrics>,
+    leader: &Addr<Leader>,
+) -> anyhow::Result<(MediaHandle, Arbiter)> {
+    let arbiter = Arbiter::new();
+    let media = &settings.media;
+    match settings.node.role {
+        NodeRole::Master => {
+            let library = crate::blobs::Library::open(&media.library_dir)
+                .with_context(|| format!("media.library_dir {}", media.library_dir.display()))?;
+            let handle = MediaHandle::new(MediaSource::Library(Arc::new(library)));
+            let (for_actor, media) = (handle.clone(), media.clone());
+            MediaDistributor::start_in_arbiter(&arbiter.handle(), move |_| {
+                MediaDistributor::master(for_actor, &media)
+            });
+            Ok((handle, arbiter))
+        }
+        NodeRole::Slave => {
+            let dir = settings.node.data_dir.join("media");
+            let store = crate::blobs::BlobStore::open(&dir)
+                .with_context(|| format!("media mirror in {}", dir.display()))?;
+            let handle = MediaHandle::new(MediaSource::Mirror(Arc::new(store)));
+            let peer_token = settings
+                .auth
+                .peer_tokens
+                .first()
+                .cloned()
+                .unwrap_or_else(|| settings.upstream.token.clone());
+            let upstream = crate::upstream::UpstreamClient::new(
+                settings.upstream.master_urls.clone(),
+                settings.upstream.token.clone(),
+            );
+            let (url, redis, group, node_id, for_actor, media, metrics) = (
+                redis_url.to_owned(),
+                settings.redis.clone(),
+                group.clone(),
+                node_id.to_owned(),
+                handle.clone(),
+                media.clone(),
+                metrics.clone(),
+            );
+            let distributor = MediaDistributor::start_in_arbiter(&arbiter.handle(), move |_| {
+                let store = Store::connect(&url, &redis)
+                    .expect("the URL was accepted by the main connection");
+                MediaDistributor::slave(MirrorContext {
+                    store,
+                    group,
+                    node_id,
+                    handle: for_actor,
+                    settings: media,
+                    upstream,
+                    peer_token,
+                    metrics,
+                })
+            });
+            leader.do_send(SubscribeLeadership {
+                gained: distributor.clone().recipient(),
+                lost: distributor.recipient(),
+            });
+            Ok((handle, arbiter))
+        }
     }
 }
 

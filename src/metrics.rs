@@ -60,6 +60,52 @@ pub struct Metrics {
     pub day_closes: Counter,
     pub upstream_connected: Gauge,
     pub mirror_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub media: MediaMetrics,
+}
+
+/// The media library and its mirror.
+#[derive(Default)]
+pub struct MediaMetrics {
+    /// Blob bytes this node served to peers (`turnus_media_blob_bytes_sent_total`).
+    pub blob_bytes_sent: Counter,
+    /// Blob bytes this node downloaded.
+    pub blob_bytes_received: Counter,
+    /// Downloads thrown away for a wrong size or sha256, and held blobs
+    /// that failed re-verification.
+    pub blobs_rejected: Counter,
+    /// Files of the wanted manifest not complete on this node.
+    pub files_missing: Gauge,
+    pub bytes_missing: Gauge,
+}
+
+impl MediaMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "media_blob_bytes_sent",
+            "Media blob bytes served to peer nodes",
+            self.blob_bytes_sent.clone(),
+        );
+        registry.register(
+            "media_blob_bytes_received",
+            "Media blob bytes downloaded by this node",
+            self.blob_bytes_received.clone(),
+        );
+        registry.register(
+            "media_blobs_rejected",
+            "Media blobs discarded for a wrong size or sha256",
+            self.blobs_rejected.clone(),
+        );
+        registry.register(
+            "media_files_missing",
+            "Files of the wanted media manifest not yet complete on this node",
+            self.files_missing.clone(),
+        );
+        registry.register(
+            "media_bytes_missing",
+            "Bytes of the wanted media manifest not yet complete on this node",
+            self.bytes_missing.clone(),
+        );
+    }
 }
 
 impl Metrics {
@@ -162,8 +208,11 @@ impl Metrics {
             "1 when the group's Redis answers",
             redis_up.clone(),
         );
+        let media = MediaMetrics::default();
+        media.register(&mut registry);
         Metrics {
             registry,
+            media,
             http_requests,
             http_latency,
             tickets_issued,

@@ -2,11 +2,15 @@
 //! (API.md "Peer protocol"). It tries the configured master URLs in turn,
 //! starting with the one that answered last, so one master node down is not
 //! an outage.
+//!
+//! [`open_blob`] is the one way any node asks any other node (master or a
+//! member of its own group) for a media blob from an offset.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::media::Manifest;
 use crate::domain::{Branch, Id};
 
 /// Why no master node answered.
@@ -25,6 +29,7 @@ pub struct ConfigSnapshotBody {
     pub branches: Vec<Branch>,
 }
 
+#[derive(Clone)]
 pub struct UpstreamClient {
     client: reqwest::Client,
     urls: Vec<String>,
@@ -100,5 +105,109 @@ impl UpstreamClient {
             }
         }
         Err(UpstreamError::Unreachable(failures.join("; ")))
+    }
+}
+
+impl UpstreamClient {
+    /// The master's media manifest, checked against its version.
+    pub async fn fetch_manifest(&mut self) -> Result<Manifest, UpstreamError> {
+        let mut failures = Vec::new();
+        for attempt in 0..self.urls.len() {
+            let index = (self.preferred + attempt) % self.urls.len();
+            let url = format!("{}/api/v1/mirror/media/manifest", self.urls[index]);
+            let response = self
+                .client
+                .get(&url)
+                .bearer_auth(&self.token)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            match response {
+                Ok(r) if r.status().is_success() => match r.json::<Manifest>().await {
+                    Ok(m) if m.is_consistent() => {
+                        self.preferred = index;
+                        return Ok(m);
+                    }
+                    Ok(_) => failures.push(format!("{url}: manifest does not match its version")),
+                    Err(e) => failures.push(format!("{url}: unreadable manifest: {e}")),
+                },
+                Ok(r) if r.status().is_client_error() => {
+                    let status = r.status().as_u16();
+                    let body = r.text().await.unwrap_or_default();
+                    return Err(UpstreamError::Refused { status, body });
+                }
+                Ok(r) => failures.push(format!("{url}: {}", r.status())),
+                Err(e) => failures.push(format!("{url}: {e}")),
+            }
+        }
+        Err(UpstreamError::Unreachable(failures.join("; ")))
+    }
+
+    /// A blob from `offset`, from the first master node that has it.
+    pub async fn open_blob(
+        &mut self,
+        sha256: &str,
+        offset: u64,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut failures = Vec::new();
+        for attempt in 0..self.urls.len() {
+            let index = (self.preferred + attempt) % self.urls.len();
+            let base = &self.urls[index];
+            match open_blob(&self.client, base, &self.token, sha256, offset, false).await {
+                Ok(r) => {
+                    self.preferred = index;
+                    return Ok(r);
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        Err(UpstreamError::Unreachable(failures.join("; ")))
+    }
+
+    /// The HTTP client, shared with requests to the group's own nodes.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// Asks the node at `base_url` for blob `sha256` from byte `offset`
+/// (HTTP Range). Only an answer that starts exactly at `offset` is
+/// accepted: 206 with a matching `Content-Range`, or 200 when `offset` is 0.
+/// `complete_only` asks a slave node not to offer a copy still growing there.
+pub async fn open_blob(
+    client: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+    sha256: &str,
+    offset: u64,
+    complete_only: bool,
+) -> Result<reqwest::Response, UpstreamError> {
+    let query = if complete_only { "?complete=1" } else { "" };
+    let url = format!("{base_url}/api/v1/mirror/media/blobs/{sha256}{query}");
+    let response = client
+        .get(&url)
+        .bearer_auth(token)
+        .header(reqwest::header::RANGE, format!("bytes={offset}-"))
+        .send()
+        .await
+        .map_err(|e| UpstreamError::Unreachable(format!("{url}: {e}")))?;
+    let status = response.status();
+    let starts_at = response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes "))
+        .and_then(|v| v.split('-').next())
+        .and_then(|v| v.parse::<u64>().ok());
+    match status {
+        reqwest::StatusCode::PARTIAL_CONTENT if starts_at == Some(offset) => Ok(response),
+        reqwest::StatusCode::OK if offset == 0 => Ok(response),
+        s if s.is_client_error() => Err(UpstreamError::Refused {
+            status: s.as_u16(),
+            body: url,
+        }),
+        s => Err(UpstreamError::Unreachable(format!(
+            "{url}: {s}, content-range start {starts_at:?} for offset {offset}"
+        ))),
     }
 }

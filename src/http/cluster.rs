@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::auth::{AdminRole, Authorized, DisplayRole};
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
+use crate::actors::media_handle::MediaProgress;
 use crate::actors::membership::EXPIRY;
 use crate::store::StoreError;
 
@@ -42,6 +43,8 @@ pub struct UpstreamView {
     pub last_contact: Option<chrono::DateTime<chrono::Utc>>,
     /// Ticket events not yet shipped to the master.
     pub stats_backlog: u64,
+    /// This node's media mirror against the group's wanted manifest.
+    pub media: MediaProgress,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -106,6 +109,7 @@ async fn upstream(state: &AppState) -> Result<UpstreamView, ApiError> {
         config_version: snapshot.version,
         last_contact: record.last_contact_ms.map(crate::domain::ticket::from_ms),
         stats_backlog: backlog,
+        media: state.media.progress(),
     })
 }
 

@@ -10,10 +10,13 @@ pub mod branches;
 pub mod cluster;
 pub mod error;
 pub mod events;
+pub mod files;
+pub mod media;
 pub mod middleware;
 pub mod mirror;
 pub mod openapi;
 pub mod ops;
+pub mod players;
 
 use std::sync::Arc;
 
@@ -21,11 +24,13 @@ use actix::Addr;
 use actix_web::error::JsonPayloadError;
 use actix_web::web;
 
-use crate::actors::{ConfigHandle, ConfigView, EventHub, LeaderStatus, TicketQueue, TicketQueues};
+use crate::actors::{
+    ConfigHandle, ConfigView, EventHub, LeaderStatus, MediaHandle, TicketQueue, TicketQueues,
+};
 use crate::domain::config::ConfigSnapshot;
 use crate::domain::Id;
 use crate::metrics::Metrics;
-use crate::settings::NodeRole;
+use crate::settings::{MediaSettings, NodeRole};
 use crate::store::Store;
 pub use auth::Tokens;
 pub use error::ApiError;
@@ -43,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tokens: Tokens,
     pub leader: LeaderStatus,
+    pub media: MediaHandle,
+    pub media_settings: MediaSettings,
 }
 
 impl AppState {
@@ -113,6 +120,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     events::configure(cfg);
     cluster::configure(cfg);
     mirror::configure(cfg);
+    media::configure(cfg);
+    players::configure(cfg);
 }
 
 /// The answer to an unknown path.

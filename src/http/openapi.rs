@@ -6,7 +6,7 @@ use actix_web::{get, web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, branches, cluster, events, mirror, ops};
+use super::{admin, branches, cluster, events, media, mirror, ops, players};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(openapi_json);
@@ -39,6 +39,9 @@ impl Modify for BearerAuth {
         events::branch_events,
         cluster::cluster, cluster::fence_check,
         mirror::mirror_config,
+        media::list_media, media::put_media, media::delete_media, media::serve_media,
+        media::mirror_manifest, media::mirror_blob,
+        players::put_player, players::delete_player, players::get_player,
     )
 )]
 pub struct ApiDoc;

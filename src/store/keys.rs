@@ -31,6 +31,8 @@
 //! | `members` | sorted set | node → last heartbeat (ms) |
 //! | `member-addr` | hash | node → advertised URL |
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
+//! | `media-manifest` | string | slave: the media manifest the group wants (JSON) |
+//! | `media-version` | string | slave: its version (sha256) |
 
 use crate::domain::Id;
 
@@ -42,6 +44,11 @@ pub fn branch_prefix(branch: &Id) -> String {
 /// `turnus:g:{<group>}:`
 pub fn group_prefix(group: &Id) -> String {
     format!("turnus:g:{{{group}}}:")
+}
+
+/// The slave group's wanted media manifest.
+pub fn media_manifest(group: &Id) -> String {
+    format!("{}media-manifest", group_prefix(group))
 }
 
 /// The pattern of every branch's event channel.

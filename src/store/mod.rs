@@ -10,6 +10,7 @@ pub mod config;
 pub mod embedded;
 pub mod fenced;
 pub mod keys;
+pub mod media;
 pub mod mirror;
 pub mod tickets;
 

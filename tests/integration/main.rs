@@ -11,6 +11,8 @@
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
 //!   and the (ignored) failover benchmark.
+//! - `media`: the media library on a master (in-process), and its mirror
+//!   to a slave group with real processes, files and faults.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
 //!   fencing of a deposed slave leader; the mirror-lag benchmark.
 
@@ -20,6 +22,7 @@ mod concurrency;
 mod durability;
 mod errors;
 mod lifecycle;
+mod media;
 mod readiness;
 mod slave;
 mod support;

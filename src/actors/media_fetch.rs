@@ -1,0 +1,213 @@
+//! Downloading one media blob into this node's blob store: from the group's
+//! own nodes first (a follower only ever asks them; the leader asks them for
+//! complete copies), from the master group otherwise (leader only), resumed
+//! with HTTP Range from what the partial file holds, verified (size and
+//! sha256) before it is renamed into place. Optionally rate-limited.
+
+use std::time::{Duration, Instant};
+
+use crate::actors::media_distributor::MirrorContext;
+use crate::actors::membership::EXPIRY;
+use crate::blobs::store::{BlobError, Download};
+use crate::blobs::BlobStore;
+use crate::upstream::{open_blob, UpstreamClient, UpstreamError};
+
+/// A body that sends nothing for this long is given up (and resumed).
+const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub enum FetchError {
+    /// Not enough free space: the download was not attempted.
+    DiskFull(String),
+    /// The bytes did not match the manifest; the partial file is gone.
+    Corrupt(String),
+    /// No source answered, or the transfer broke; the partial file is kept.
+    Failed(String),
+}
+
+impl From<BlobError> for FetchError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Corrupt { .. } => FetchError::Corrupt(e.to_string()),
+            BlobError::Io(io) => FetchError::Failed(format!("blob store: {io}")),
+        }
+    }
+}
+
+/// Where the bytes come from.
+enum Source {
+    /// A node of this node's own group.
+    Peer(String),
+    /// The master group.
+    Master,
+}
+
+pub struct Fetcher {
+    store: crate::store::Store,
+    group: crate::domain::Id,
+    node_id: String,
+    upstream: UpstreamClient,
+    client: reqwest::Client,
+    token: String,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    min_free_bytes: u64,
+    bytes_per_s: u64,
+    blobs: Option<std::sync::Arc<BlobStore>>,
+}
+
+impl Fetcher {
+    pub fn new(context: &MirrorContext) -> Fetcher {
+        Fetcher {
+            store: context.store.clone(),
+            group: context.group.clone(),
+            node_id: context.node_id.clone(),
+            upstream: context.upstream.clone(),
+            client: context.upstream.client().clone(),
+            token: context.peer_token.clone(),
+            metrics: context.metrics.clone(),
+            min_free_bytes: context.settings.min_free_bytes,
+            bytes_per_s: context.settings.bandwidth_limit_bytes_per_s,
+            blobs: context.handle.blob_store().cloned(),
+        }
+    }
+
+    /// Downloads blob `sha256` of `size` bytes. `leader_epoch` is set while
+    /// this node leads its group (only then may it ask the master).
+    pub async fn fetch(
+        &mut self,
+        sha256: &str,
+        size: u64,
+        leader_epoch: Option<u64>,
+    ) -> Result<(), FetchError> {
+        let Some(blobs) = self.blobs.clone() else {
+            return Err(FetchError::Failed("no blob store".into()));
+        };
+        let have = blobs.partial_len(sha256).min(size);
+        let free = crate::blobs::free_bytes(blobs.root())
+            .map_err(|e| FetchError::Failed(format!("free space: {e}")))?;
+        let needed = size - have + self.min_free_bytes;
+        if free < needed {
+            return Err(FetchError::DiskFull(format!(
+                "{} free, {needed} needed for blob {sha256} (media.min_free_bytes included)",
+                free
+            )));
+        }
+        let (sha, store) = (sha256.to_owned(), blobs.clone());
+        let mut download = tokio::task::spawn_blocking(move || store.begin(&sha, size))
+            .await
+            .map_err(|e| FetchError::Failed(e.to_string()))?
+            .map_err(|e| FetchError::Failed(format!("blob store: {e}")))?;
+        if download.offset() < size {
+            let (response, source) = self.open(sha256, download.offset(), leader_epoch).await?;
+            let from = match &source {
+                Source::Peer(url) => url.as_str(),
+                Source::Master => "master",
+            };
+            tracing::info!(blob = %sha256, size, offset = download.offset(), %from, "downloading media blob");
+            self.receive(response, &mut download).await?;
+        }
+        tokio::task::spawn_blocking(move || download.finish())
+            .await
+            .map_err(|e| FetchError::Failed(e.to_string()))??;
+        tracing::info!(blob = %sha256, size, "media blob verified and in place");
+        Ok(())
+    }
+
+    /// Opens the blob at `offset`: group members first (complete copies only
+    /// when this node leads), then the master (leader only).
+    async fn open(
+        &mut self,
+        sha256: &str,
+        offset: u64,
+        leader_epoch: Option<u64>,
+    ) -> Result<(reqwest::Response, Source), FetchError> {
+        let mut failures = Vec::new();
+        for base in self.peer_urls().await {
+            // A follower follows a growing copy; the leader takes only a
+            // complete one (a growing copy's source would be itself).
+            let complete_only = leader_epoch.is_some();
+            match open_blob(
+                &self.client,
+                &base,
+                &self.token,
+                sha256,
+                offset,
+                complete_only,
+            )
+            .await
+            {
+                Ok(response) => return Ok((response, Source::Peer(base))),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        if leader_epoch.is_some() {
+            match self.upstream.open_blob(sha256, offset).await {
+                Ok(response) => return Ok((response, Source::Master)),
+                Err(UpstreamError::Refused { status, body }) => {
+                    failures.push(format!("master refused: {status} {body}"))
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        Err(FetchError::Failed(format!(
+            "no source for blob {sha256}: {}",
+            if failures.is_empty() {
+                "no other node in the group".to_owned()
+            } else {
+                failures.join("; ")
+            }
+        )))
+    }
+
+    /// The other members of the group, the leader first.
+    async fn peer_urls(&self) -> Vec<String> {
+        let Ok(view) = self
+            .store
+            .cluster_state(&self.group, EXPIRY.as_millis() as u64)
+            .await
+        else {
+            return Vec::new();
+        };
+        let leader = view.leader.map(|l| l.node);
+        let mut members: Vec<_> = view
+            .members
+            .into_iter()
+            .filter(|m| m.id != self.node_id && !m.addr.is_empty())
+            .collect();
+        members.sort_by_key(|m| Some(&m.id) != leader.as_ref());
+        members
+            .into_iter()
+            .map(|m| m.addr.trim_end_matches('/').to_owned())
+            .collect()
+    }
+
+    /// Streams the body into the download, within the bandwidth limit.
+    async fn receive(
+        &self,
+        mut response: reqwest::Response,
+        download: &mut Download,
+    ) -> Result<(), FetchError> {
+        let started = Instant::now();
+        let mut received = 0u64;
+        loop {
+            let chunk = match tokio::time::timeout(CHUNK_TIMEOUT, response.chunk()).await {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Err(e)) => return Err(FetchError::Failed(format!("transfer broke: {e}"))),
+                Err(_) => return Err(FetchError::Failed("transfer stalled".into())),
+            };
+            download.write(&chunk)?;
+            received += chunk.len() as u64;
+            self.metrics
+                .media
+                .blob_bytes_received
+                .inc_by(chunk.len() as u64);
+            if self.bytes_per_s > 0 {
+                let due = Duration::from_secs_f64(received as f64 / self.bytes_per_s as f64);
+                if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(ahead).await;
+                }
+            }
+        }
+    }
+}
