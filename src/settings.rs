@@ -173,7 +173,8 @@ pub struct MediaSettings {
     pub scan_interval_ms: u64,
     /// Slaves: how often every held blob is hashed again (0: never).
     pub verify_interval_s: u64,
-    /// Slaves: download rate limit per node in bytes per second (0: none).
+    /// Slave leader: rate limit of downloads from the master group, in bytes
+    /// per second (0: none); copies within the group are not limited.
     pub bandwidth_limit_bytes_per_s: u64,
     /// Free space a download must leave on the disk.
     pub min_free_bytes: u64,

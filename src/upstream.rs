@@ -143,17 +143,24 @@ impl UpstreamClient {
         Err(UpstreamError::Unreachable(failures.join("; ")))
     }
 
-    /// A blob from `offset`, from the first master node that has it.
+    /// Bytes `offset..=last` of a blob, from the first master node that
+    /// has it.
     pub async fn open_blob(
         &mut self,
         sha256: &str,
         offset: u64,
+        last: u64,
     ) -> Result<reqwest::Response, UpstreamError> {
         let mut failures = Vec::new();
         for attempt in 0..self.urls.len() {
             let index = (self.preferred + attempt) % self.urls.len();
             let base = &self.urls[index];
-            match open_blob(&self.client, base, &self.token, sha256, offset, false).await {
+            let range = BlobRange {
+                offset,
+                last: Some(last),
+                complete_only: false,
+            };
+            match open_blob(&self.client, base, &self.token, sha256, range).await {
                 Ok(r) => {
                     self.preferred = index;
                     return Ok(r);
@@ -170,24 +177,38 @@ impl UpstreamClient {
     }
 }
 
-/// Asks the node at `base_url` for blob `sha256` from byte `offset`
-/// (HTTP Range). Only an answer that starts exactly at `offset` is
-/// accepted: 206 with a matching `Content-Range`, or 200 when `offset` is 0.
-/// `complete_only` asks a slave node not to offer a copy still growing there.
+/// Which bytes of a blob to ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobRange {
+    pub offset: u64,
+    /// The last byte wanted; `None`: to the end.
+    pub last: Option<u64>,
+    /// Ask a slave node not to offer a copy still growing there.
+    pub complete_only: bool,
+}
+
+/// Asks the node at `base_url` for blob `sha256` from byte `range.offset`
+/// (HTTP Range). Only an answer that starts exactly there is accepted: 206
+/// with a matching `Content-Range`, or 200 when the offset is 0.
 pub async fn open_blob(
     client: &reqwest::Client,
     base_url: &str,
     token: &str,
     sha256: &str,
-    offset: u64,
-    complete_only: bool,
+    range: BlobRange,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let query = if complete_only { "?complete=1" } else { "" };
+    let query = if range.complete_only {
+        "?complete=1"
+    } else {
+        ""
+    };
     let url = format!("{base_url}/api/v1/mirror/media/blobs/{sha256}{query}");
+    let offset = range.offset;
+    let last = range.last.map(|l| l.to_string()).unwrap_or_default();
     let response = client
         .get(&url)
         .bearer_auth(token)
-        .header(reqwest::header::RANGE, format!("bytes={offset}-"))
+        .header(reqwest::header::RANGE, format!("bytes={offset}-{last}"))
         .send()
         .await
         .map_err(|e| UpstreamError::Unreachable(format!("{url}: {e}")))?;

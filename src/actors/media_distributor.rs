@@ -154,7 +154,7 @@ struct Mirror {
 
 impl Mirror {
     fn new(context: MirrorContext, epoch: watch::Receiver<Option<u64>>) -> Mirror {
-        let fetcher = Fetcher::new(&context);
+        let fetcher = Fetcher::new(&context, epoch.clone());
         Mirror {
             context,
             fetcher,
@@ -208,7 +208,7 @@ impl Mirror {
                 self.pause(IDLE_POLL).await;
                 continue;
             };
-            match self.fetcher.fetch(&sha256, size, epoch).await {
+            match self.fetcher.fetch(&sha256, size).await {
                 Ok(()) => {
                     self.backoff = MIN_BACKOFF;
                     self.context.handle.update_mirror(|state| {

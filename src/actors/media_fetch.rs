@@ -2,7 +2,14 @@
 //! own nodes first (a follower only ever asks them; the leader asks them for
 //! complete copies), from the master group otherwise (leader only), resumed
 //! with HTTP Range from what the partial file holds, verified (size and
-//! sha256) before it is renamed into place. Optionally rate-limited.
+//! sha256) before it is renamed into place.
+//!
+//! From the master it asks for [`WAN_PIECE`]-sized ranges one after the
+//! other: what a broken transfer wastes (bytes the master handed to the
+//! network that never reached the disk) is bounded by one piece, whatever
+//! the socket buffers hold, and leadership is checked between pieces. Only
+//! these WAN downloads are rate-limited (`media.bandwidth_limit_bytes_per_s`);
+//! copies within the group are not.
 
 use std::time::{Duration, Instant};
 
@@ -10,10 +17,12 @@ use crate::actors::media_distributor::MirrorContext;
 use crate::actors::membership::EXPIRY;
 use crate::blobs::store::{BlobError, Download};
 use crate::blobs::BlobStore;
-use crate::upstream::{open_blob, UpstreamClient, UpstreamError};
+use crate::upstream::{open_blob, BlobRange, UpstreamClient, UpstreamError};
 
 /// A body that sends nothing for this long is given up (and resumed).
 const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes asked of the master per request.
+pub const WAN_PIECE: u64 = 4 * 1024 * 1024;
 
 #[derive(Debug)]
 pub enum FetchError {
@@ -53,10 +62,15 @@ pub struct Fetcher {
     min_free_bytes: u64,
     bytes_per_s: u64,
     blobs: Option<std::sync::Arc<BlobStore>>,
+    /// The epoch while this node leads: only then may it ask the master.
+    leading: tokio::sync::watch::Receiver<Option<u64>>,
 }
 
 impl Fetcher {
-    pub fn new(context: &MirrorContext) -> Fetcher {
+    pub fn new(
+        context: &MirrorContext,
+        leading: tokio::sync::watch::Receiver<Option<u64>>,
+    ) -> Fetcher {
         Fetcher {
             store: context.store.clone(),
             group: context.group.clone(),
@@ -68,17 +82,12 @@ impl Fetcher {
             min_free_bytes: context.settings.min_free_bytes,
             bytes_per_s: context.settings.bandwidth_limit_bytes_per_s,
             blobs: context.handle.blob_store().cloned(),
+            leading,
         }
     }
 
-    /// Downloads blob `sha256` of `size` bytes. `leader_epoch` is set while
-    /// this node leads its group (only then may it ask the master).
-    pub async fn fetch(
-        &mut self,
-        sha256: &str,
-        size: u64,
-        leader_epoch: Option<u64>,
-    ) -> Result<(), FetchError> {
+    /// Downloads blob `sha256` of `size` bytes.
+    pub async fn fetch(&mut self, sha256: &str, size: u64) -> Result<(), FetchError> {
         let Some(blobs) = self.blobs.clone() else {
             return Err(FetchError::Failed("no blob store".into()));
         };
@@ -97,14 +106,24 @@ impl Fetcher {
             .await
             .map_err(|e| FetchError::Failed(e.to_string()))?
             .map_err(|e| FetchError::Failed(format!("blob store: {e}")))?;
-        if download.offset() < size {
-            let (response, source) = self.open(sha256, download.offset(), leader_epoch).await?;
-            let from = match &source {
-                Source::Peer(url) => url.as_str(),
-                Source::Master => "master",
-            };
-            tracing::info!(blob = %sha256, size, offset = download.offset(), %from, "downloading media blob");
-            self.receive(response, &mut download).await?;
+        let mut announced = false;
+        while download.offset() < size {
+            let offset = download.offset();
+            let leader_epoch = *self.leading.borrow();
+            let (response, source) = self.open(sha256, offset, size, leader_epoch).await?;
+            let wan = matches!(source, Source::Master);
+            if !announced {
+                let from = match &source {
+                    Source::Peer(url) => url.as_str(),
+                    Source::Master => "master",
+                };
+                tracing::info!(blob = %sha256, size, offset, %from, "downloading media blob");
+                announced = true;
+            }
+            self.receive(response, &mut download, wan).await?;
+            if download.offset() == offset {
+                return Err(FetchError::Failed("the source sent nothing".into()));
+            }
         }
         tokio::task::spawn_blocking(move || download.finish())
             .await
@@ -113,35 +132,33 @@ impl Fetcher {
         Ok(())
     }
 
-    /// Opens the blob at `offset`: group members first (complete copies only
-    /// when this node leads), then the master (leader only).
+    /// Opens the blob of `size` bytes at `offset`: group members first
+    /// (complete copies only when this node leads), then one piece from the
+    /// master (leader only).
     async fn open(
         &mut self,
         sha256: &str,
         offset: u64,
+        size: u64,
         leader_epoch: Option<u64>,
     ) -> Result<(reqwest::Response, Source), FetchError> {
         let mut failures = Vec::new();
         for base in self.peer_urls().await {
             // A follower follows a growing copy; the leader takes only a
             // complete one (a growing copy's source would be itself).
-            let complete_only = leader_epoch.is_some();
-            match open_blob(
-                &self.client,
-                &base,
-                &self.token,
-                sha256,
+            let range = BlobRange {
                 offset,
-                complete_only,
-            )
-            .await
-            {
+                last: None,
+                complete_only: leader_epoch.is_some(),
+            };
+            match open_blob(&self.client, &base, &self.token, sha256, range).await {
                 Ok(response) => return Ok((response, Source::Peer(base))),
                 Err(e) => failures.push(e.to_string()),
             }
         }
         if leader_epoch.is_some() {
-            match self.upstream.open_blob(sha256, offset).await {
+            let last = (offset + WAN_PIECE).min(size) - 1;
+            match self.upstream.open_blob(sha256, offset, last).await {
                 Ok(response) => return Ok((response, Source::Master)),
                 Err(UpstreamError::Refused { status, body }) => {
                     failures.push(format!("master refused: {status} {body}"))
@@ -181,11 +198,13 @@ impl Fetcher {
             .collect()
     }
 
-    /// Streams the body into the download, within the bandwidth limit.
+    /// Streams the body into the download; from the master (`wan`), within
+    /// the bandwidth limit.
     async fn receive(
         &self,
         mut response: reqwest::Response,
         download: &mut Download,
+        wan: bool,
     ) -> Result<(), FetchError> {
         let started = Instant::now();
         let mut received = 0u64;
@@ -202,7 +221,7 @@ impl Fetcher {
                 .media
                 .blob_bytes_received
                 .inc_by(chunk.len() as u64);
-            if self.bytes_per_s > 0 {
+            if wan && self.bytes_per_s > 0 {
                 let due = Duration::from_secs_f64(received as f64 / self.bytes_per_s as f64);
                 if let Some(ahead) = due.checked_sub(started.elapsed()) {
                     tokio::time::sleep(ahead).await;

@@ -16,7 +16,7 @@
 //!   `scripts/bench-mirror-lag.sh`.
 
 mod lag;
-mod topology;
+pub mod topology;
 
 use std::time::{Duration, Instant};
 

@@ -60,6 +60,8 @@ pub struct Topology {
     slave_configs: Vec<NodeConfig>,
     /// `proxies[i][j]`: slave node `i` → master node `j`.
     proxies: Vec<Vec<Proxy>>,
+    /// The master nodes' shared media library.
+    _media_dir: tempfile::TempDir,
     // Held until drop.
     _master_redis: RedisServer,
     pub slave_redis: RedisServer,
@@ -70,6 +72,13 @@ impl Topology {
     /// nodes are ready before the slaves start, so the slave leader's first
     /// poll finds them (instead of backing off).
     pub async fn start(links: Links) -> Topology {
+        Topology::start_with(links, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with more `TURNUS__*` variables for the
+    /// slave nodes.
+    pub async fn start_with(links: Links, slave_env: &[(&str, String)]) -> Topology {
+        let media_dir = tempfile::tempdir().expect("a temp media library");
         let master_redis = RedisServer::start();
         let slave_redis = RedisServer::start();
         let master_configs: Vec<NodeConfig> = ["central-1", "central-2"]
@@ -77,6 +86,10 @@ impl Topology {
             .map(|id| {
                 let mut config = NodeConfig::new(id).redis(&master_redis.url());
                 config.env = leader_env();
+                config.env.push((
+                    "TURNUS__MEDIA__LIBRARY_DIR".to_owned(),
+                    media_dir.path().display().to_string(),
+                ));
                 config
             })
             .collect();
@@ -113,6 +126,9 @@ impl Topology {
                 ]
                 .map(|(k, v)| (k.to_owned(), v)),
             );
+            config
+                .env
+                .extend(slave_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
             slave_configs.push(config);
         }
         let mut slaves: Vec<NodeProcess> = slave_configs
@@ -127,6 +143,7 @@ impl Topology {
             retired: Vec::new(),
             slave_configs,
             proxies,
+            _media_dir: media_dir,
             _master_redis: master_redis,
             slave_redis,
         }
@@ -145,6 +162,15 @@ impl Topology {
 
     pub fn heal_links(&self) {
         self.proxies.iter().flatten().for_each(Proxy::heal);
+    }
+
+    /// Every slave → master proxy flips one byte of what the master sends,
+    /// `at` bytes into a connection, once.
+    pub fn flip_byte_once(&self, at: u64) {
+        self.proxies
+            .iter()
+            .flatten()
+            .for_each(|p| p.flip_byte_once(at));
     }
 
     /// Starts slave node `index` again with the same configuration (after a

@@ -7,6 +7,9 @@
 //!   new ones are accepted but never answered (the client sees timeouts),
 //!   which is what a real partition looks like.
 //! - [`heal`](Proxy::heal): forwards again.
+//! - [`flip_byte_once`](Proxy::flip_byte_once): corrupts one byte of what
+//!   the target sends back, at a given offset into a connection, once (a
+//!   blob damaged on the wire).
 //!
 //! Runs on the tokio runtime of the test that starts it.
 
@@ -28,6 +31,11 @@ struct Shared {
     /// Forwarding tasks (and held blackholed sockets): aborting one drops
     /// both of its sockets.
     connections: Vec<AbortHandle>,
+    /// `(arming, offset)`: the next connection whose target → client bytes
+    /// reach `offset` bytes past the arming gets that byte inverted.
+    flip_at: Option<(u64, u64)>,
+    /// Counts armings, so a connection measures from the latest one.
+    armings: u64,
 }
 
 pub struct Proxy {
@@ -46,6 +54,8 @@ impl Proxy {
         let shared = Arc::new(Mutex::new(Shared {
             mode: Mode::Forward,
             connections: Vec::new(),
+            flip_at: None,
+            armings: 0,
         }));
         let accept = tokio::spawn(accept_loop(listener, target, shared.clone())).abort_handle();
         Proxy {
@@ -78,6 +88,14 @@ impl Proxy {
     /// Forwards new connections again (held blackholed ones are dropped).
     pub fn heal(&self) {
         self.set_mode(Mode::Forward);
+    }
+
+    /// Inverts one byte of what the target sends: the byte `at` bytes after
+    /// this call in the first connection to get that far (once).
+    pub fn flip_byte_once(&self, at: u64) {
+        let mut shared = self.shared.lock().expect("proxy lock");
+        shared.armings += 1;
+        shared.flip_at = Some((shared.armings, at));
     }
 
     fn set_mode(&self, mode: Mode) {
@@ -113,20 +131,55 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Mute
                 state.connections.push(held.abort_handle());
             }
             Mode::Forward => {
-                let task = tokio::spawn(forward(client, target));
+                let task = tokio::spawn(forward(client, target, shared.clone()));
                 state.connections.push(task.abort_handle());
             }
         }
     }
 }
 
-async fn forward(mut client: TcpStream, target: SocketAddr) {
-    let Ok(mut server) = TcpStream::connect(target).await else {
+async fn forward(client: TcpStream, target: SocketAddr, shared: Arc<Mutex<Shared>>) {
+    let Ok(server) = TcpStream::connect(target).await else {
         return; // dropping the client tells it the target is down
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = tokio::io::copy(&mut client_read, &mut server_write);
+    let downstream = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = vec![0u8; 64 * 1024];
+        // Bytes passed since the latest arming this connection has seen.
+        let (mut arming, mut passed) = (0u64, 0u64);
+        loop {
+            let read = match server_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            {
+                let mut state = shared.lock().expect("proxy lock");
+                if let Some((armed, at)) = state.flip_at {
+                    if armed != arming {
+                        (arming, passed) = (armed, 0);
+                    }
+                    if (passed..passed + read as u64).contains(&at) {
+                        buffer[(at - passed) as usize] ^= 0xff;
+                        state.flip_at = None;
+                    }
+                }
+            }
+            passed += read as u64;
+            if client_write.write_all(&buffer[..read]).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_write.shutdown().await;
+    };
+    tokio::select! {
+        _ = upstream => {}
+        () = downstream => {}
+    }
 }
 
 #[cfg(test)]
