@@ -342,3 +342,32 @@ async fn a_link_cut_mid_file_resumes_after_the_heal() {
     );
     reader.finish().await;
 }
+
+#[tokio::test]
+async fn a_full_disk_is_reported_and_not_retried_in_a_loop() {
+    // No disk has an exabyte free: every download is refused before it starts.
+    let full = [("TURNUS__MEDIA__MIN_FREE_BYTES", (1u64 << 60).to_string())];
+    let topology = Topology::start_with(Links::Direct, &full).await;
+    let (status, _) = upload(topology.master(), "poster.svg", random_bytes(1000)).await;
+    assert_eq!(status, StatusCode::OK);
+    for slave in &topology.slaves {
+        let media = eventually("the slave to report the full disk", WITHIN, || async {
+            let view = cluster_view(slave.api()).await;
+            let media = view["upstream"]["media"].clone();
+            let said = media["problem"]
+                .as_str()
+                .is_some_and(|p| p.contains("free"));
+            said.then_some(media)
+        })
+        .await;
+        assert_eq!(media["missing"], 1, "{media}");
+        assert_eq!(media["bytes_missing"], 1000, "{media}");
+    }
+    assert_eq!(master_bytes_sent(&topology).await, 0.0, "downloaded anyway");
+    let log = topology.slaves[0].log() + &topology.slaves[1].log();
+    let reports = log.matches("media mirror stopped: disk full").count();
+    assert!(
+        (1..=6).contains(&reports),
+        "{reports} disk-full reports: retried in a loop, or never said"
+    );
+}
