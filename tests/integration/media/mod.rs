@@ -2,8 +2,10 @@
 //! listing, serving with Range and ETag, deletion, traversal refused in
 //! every form, the size limit, files copied in by hand, and player profiles
 //! with `present` and the switch rule. `mirror` has the slave-group tests
-//! with real processes.
+//! with real processes; `bench` the (ignored) benchmark,
+//! `scripts/bench-media.sh`.
 
+mod bench;
 mod mirror;
 
 use std::time::Duration;

@@ -61,7 +61,7 @@ pub struct Topology {
     /// `proxies[i][j]`: slave node `i` → master node `j`.
     proxies: Vec<Vec<Proxy>>,
     /// The master nodes' shared media library.
-    _media_dir: tempfile::TempDir,
+    media_dir: tempfile::TempDir,
     // Held until drop.
     _master_redis: RedisServer,
     pub slave_redis: RedisServer,
@@ -143,10 +143,15 @@ impl Topology {
             retired: Vec::new(),
             slave_configs,
             proxies,
-            _media_dir: media_dir,
+            media_dir: media_dir,
             _master_redis: master_redis,
             slave_redis,
         }
+    }
+
+    /// The master nodes' shared media library directory.
+    pub fn media_dir(&self) -> &std::path::Path {
+        self.media_dir.path()
     }
 
     /// The first master node's API (where tests administer).
