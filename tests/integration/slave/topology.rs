@@ -143,7 +143,7 @@ impl Topology {
             retired: Vec::new(),
             slave_configs,
             proxies,
-            media_dir: media_dir,
+            media_dir,
             _master_redis: master_redis,
             slave_redis,
         }
