@@ -6,23 +6,17 @@
 
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Arbiter};
 use actix_web::{dev::Server, web, App, HttpServer};
 use anyhow::Context as _;
 
 use crate::actors::config_view::LoadNow;
-use crate::actors::event_hub::SetConfigListener;
-use crate::actors::leader::{Release, SubscribeLeadership};
-use crate::actors::media_distributor::MirrorContext;
-use crate::actors::media_handle::MediaSource;
+use crate::actors::leader::Release;
 use crate::actors::membership::Leave;
-use crate::actors::{
-    ConfigHandle, ConfigMirror, ConfigView, DayCloser, EventHub, Leader, LeaderStatus,
-    MediaDistributor, MediaHandle, Membership, TicketQueues,
-};
+use crate::actors::node::{self, NodeActors, NodeContext};
+use crate::actors::{ConfigHandle, LeaderStatus, MediaHandle, TicketQueues};
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
-use crate::settings::{NodeRole, Settings};
+use crate::settings::Settings;
 use crate::store::embedded::EmbeddedRedis;
 use crate::store::Store;
 
@@ -39,10 +33,7 @@ pub struct Application {
     server: Server,
     redis_url: String,
     embedded: Option<EmbeddedRedis>,
-    leader: Addr<Leader>,
-    leader_arbiter: Arbiter,
-    media_arbiter: Arbiter,
-    membership: Addr<Membership>,
+    actors: NodeActors,
 }
 
 impl Application {
@@ -74,10 +65,6 @@ impl Application {
             }
         }
 
-        let metrics = Arc::new(Metrics::new());
-        let config = ConfigHandle::default();
-        let queues = TicketQueues::default();
-        let is_master = settings.node.role == NodeRole::Master;
         match store.ensure_noeviction().await {
             Ok(policy) if policy == "noeviction" => {}
             Ok(policy) => tracing::error!(
@@ -87,86 +74,56 @@ impl Application {
             ),
             Err(e) => tracing::warn!(error = %e, "cannot check maxmemory-policy (Redis down?)"),
         }
-        let hub = EventHub::new(store.clone(), &group).start();
-        let config_view = ConfigView::new(
-            store.clone(),
-            group.clone(),
-            is_master,
-            config.clone(),
-            queues.clone(),
-            hub.clone(),
-            metrics.clone(),
-        )
-        .start();
-        hub.do_send(SetConfigListener(config_view.clone().recipient()));
+
+        // Bind first: the advertised URL (membership) needs the port.
+        let listener = listen(&settings.http.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+        let port = listener.local_addr().context("no bound address")?.port();
+        let advertise_url = advertise_url(&settings, port);
+
+        let media = MediaHandle::open(&settings).with_context(|| {
+            format!(
+                "media: library_dir {} / data_dir {}",
+                settings.media.library_dir.display(),
+                settings.node.data_dir.display()
+            )
+        })?;
+        let settings = Arc::new(settings);
+        let node = NodeContext {
+            settings: settings.clone(),
+            redis_url: redis_url.clone(),
+            store: store.clone(),
+            group,
+            node_id: settings.node_id(),
+            role: settings.node.role,
+            advertise_url,
+            config: ConfigHandle::default(),
+            queues: TicketQueues::default(),
+            metrics: Arc::new(Metrics::new()),
+            leader_status: LeaderStatus::default(),
+            media,
+        };
+        let actors = node::start(&node);
         // Serve with the configuration loaded when Redis is up; if it is
         // not, the view keeps trying and /readyz says 503 meanwhile.
-        let _ = config_view.send(LoadNow).await;
-
-        let node_id = settings.node_id();
-        let leader_status = LeaderStatus::default();
-        // The leader gets its own thread and Redis connection so nothing on
-        // the HTTP or ticket path can delay lease renewal.
-        let leader_arbiter = Arbiter::new();
-        let leader = {
-            let (url, redis, group, node, timing, status, metrics) = (
-                redis_url.clone(),
-                settings.redis.clone(),
-                group.clone(),
-                node_id.clone(),
-                settings.leader.clone(),
-                leader_status.clone(),
-                metrics.clone(),
-            );
-            Leader::start_in_arbiter(&leader_arbiter.handle(), move |_| {
-                let store = Store::connect(&url, &redis)
-                    .expect("the URL was accepted by the main connection");
-                Leader::new(store, group, node, timing, status, metrics)
-            })
-        };
-        let day_closer = DayCloser::new(
-            store.clone(),
-            group.clone(),
-            is_master,
-            config.clone(),
-            metrics.clone(),
-        )
-        .start();
-        leader.do_send(SubscribeLeadership {
-            gained: day_closer.clone().recipient(),
-            lost: day_closer.recipient(),
-        });
-        let (media, media_arbiter) =
-            start_media(&settings, &redis_url, &group, &node_id, &metrics, &leader)?;
-        if settings.node.role == NodeRole::Slave {
-            let upstream = crate::upstream::UpstreamClient::new(
-                settings.upstream.master_urls.clone(),
-                settings.upstream.token.clone(),
-            );
-            let mirror =
-                ConfigMirror::new(store.clone(), group.clone(), upstream, metrics.clone()).start();
-            leader.do_send(SubscribeLeadership {
-                gained: mirror.clone().recipient(),
-                lost: mirror.recipient(),
-            });
-        }
+        let _ = actors.config_view.send(LoadNow).await;
 
         let state = web::Data::new(AppState {
-            node_id: node_id.clone(),
-            role: settings.node.role,
-            group,
-            store: store.clone(),
-            config,
-            queues,
-            hub,
-            config_view,
-            metrics,
+            node_id: node.node_id.clone(),
+            role: node.role,
+            group: node.group.clone(),
+            store,
+            config: node.config.clone(),
+            queues: node.queues.clone(),
+            hub: actors.hub.clone(),
+            config_view: actors.config_view.clone(),
+            metrics: node.metrics.clone(),
             tokens: Tokens::from_settings(&settings.auth),
-            leader: leader_status,
-            media,
+            leader: node.leader_status.clone(),
+            media: node.media.clone(),
             media_settings: settings.media.clone(),
         });
-        let store_for_membership = store;
         let json_limit = settings.http.max_json_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -184,34 +141,14 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
         let server = server
-            .bind(&settings.http.listen)
-            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
-        let port = server
-            .addrs()
-            .first()
-            .map(|a| a.port())
-            .context("no bound address")?;
-        let advertise = if settings.http.advertise_url.is_empty() {
-            let host = settings
-                .http
-                .listen
-                .rsplit_once(':')
-                .map_or("127.0.0.1", |(h, _)| h);
-            format!("http://{host}:{port}")
-        } else {
-            settings.http.advertise_url.clone()
-        };
-        let membership =
-            Membership::new(store_for_membership, settings.group(), node_id, advertise).start();
+            .listen(listener)
+            .with_context(|| format!("cannot serve on {}", settings.http.listen))?;
         Ok(Application {
             port,
             server: server.run(),
             redis_url,
             embedded,
-            leader,
-            leader_arbiter,
-            media_arbiter,
-            membership,
+            actors,
         })
     }
 
@@ -241,16 +178,16 @@ impl Application {
                     tracing::warn!("second signal: exiting at once");
                     std::process::exit(1);
                 });
-                let _ = self.leader.send(Release).await;
-                let _ = self.membership.send(Leave).await;
+                let _ = self.actors.leader.send(Release).await;
+                let _ = self.actors.membership.send(Leave).await;
                 // The server future must be polled for the stop command to
                 // be processed, so drive both together.
                 let ((), result) = futures::join!(handle.stop(true), server);
                 result
             }
         };
-        self.leader_arbiter.stop();
-        self.media_arbiter.stop();
+        self.actors.leader_arbiter.stop();
+        self.actors.media_arbiter.stop();
         if let Some(mut redis) = self.embedded.take() {
             redis.stop();
         }
@@ -258,76 +195,45 @@ impl Application {
     }
 }
 
-/// Opens this node's media (the library on a master, the blob store under
-/// `<data_dir>/media` on a slave) and starts the `MediaDistributor` on its
-/// own Arbiter, with its own Redis connection: hashing and file writes never
-/// run on the ticket queues' thread.
-fn start_media(
-    settings: &Settings,
-    redis_url: &str,
-    group: &crate::domain::Id,
-    node_id: &str,
-    metrics: &Arc<Metrics>,
-    leader: &Addr<Leader>,
-) -> anyhow::Result<(MediaHandle, Arbiter)> {
-    let arbiter = Arbiter::new();
-    let media = &settings.media;
-    match settings.node.role {
-        NodeRole::Master => {
-            let library = crate::blobs::Library::open(&media.library_dir)
-                .with_context(|| format!("media.library_dir {}", media.library_dir.display()))?;
-            let handle = MediaHandle::new(MediaSource::Library(Arc::new(library)));
-            let (for_actor, media) = (handle.clone(), media.clone());
-            MediaDistributor::start_in_arbiter(&arbiter.handle(), move |_| {
-                MediaDistributor::master(for_actor, &media)
-            });
-            Ok((handle, arbiter))
-        }
-        NodeRole::Slave => {
-            let dir = settings.node.data_dir.join("media");
-            let store = crate::blobs::BlobStore::open(&dir)
-                .with_context(|| format!("media mirror in {}", dir.display()))?;
-            let handle = MediaHandle::new(MediaSource::Mirror(Arc::new(store)));
-            let peer_token = settings
-                .auth
-                .peer_tokens
-                .first()
-                .cloned()
-                .unwrap_or_else(|| settings.upstream.token.clone());
-            let upstream = crate::upstream::UpstreamClient::new(
-                settings.upstream.master_urls.clone(),
-                settings.upstream.token.clone(),
-            );
-            let (url, redis, group, node_id, for_actor, media, metrics) = (
-                redis_url.to_owned(),
-                settings.redis.clone(),
-                group.clone(),
-                node_id.to_owned(),
-                handle.clone(),
-                media.clone(),
-                metrics.clone(),
-            );
-            let distributor = MediaDistributor::start_in_arbiter(&arbiter.handle(), move |_| {
-                let store = Store::connect(&url, &redis)
-                    .expect("the URL was accepted by the main connection");
-                MediaDistributor::slave(MirrorContext {
-                    store,
-                    group,
-                    node_id,
-                    handle: for_actor,
-                    settings: media,
-                    upstream,
-                    peer_token,
-                    metrics,
-                })
-            });
-            leader.do_send(SubscribeLeadership {
-                gained: distributor.clone().recipient(),
-                lost: distributor.recipient(),
-            });
-            Ok((handle, arbiter))
+/// How many connections may wait to be accepted (actix-web's default).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds the HTTP listener (port 0 picks a free one) before anything else
+/// starts, so the actors know the bound port.
+async fn listen(address: &str) -> std::io::Result<std::net::TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(address).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return listener.into_std(),
+            Err(e) => last_error = Some(e),
         }
     }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
+}
+
+/// The URL this node tells the group it is reached at: the configured one,
+/// or the listen host with the bound port.
+fn advertise_url(settings: &Settings, port: u16) -> String {
+    if !settings.http.advertise_url.is_empty() {
+        return settings.http.advertise_url.clone();
+    }
+    let host = settings
+        .http
+        .listen
+        .rsplit_once(':')
+        .map_or("127.0.0.1", |(h, _)| h);
+    format!("http://{host}:{port}")
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -37,11 +37,19 @@ pub struct UpstreamClient {
     preferred: usize,
 }
 
+/// How long connecting to one master URL may take before the next is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an idle connection to the master is kept for the next poll.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+/// How long past the long-poll's own wait a reply may take before the link
+/// counts as hung.
+const POLL_GRACE: Duration = Duration::from_secs(3);
+
 impl UpstreamClient {
     pub fn new(urls: Vec<String>, token: String) -> UpstreamClient {
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(60))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE)
             .build()
             .unwrap_or_default();
         UpstreamClient {
@@ -79,7 +87,7 @@ impl UpstreamClient {
                 .client
                 .get(&url)
                 .bearer_auth(&self.token)
-                .timeout(Duration::from_secs(wait_s + 3))
+                .timeout(Duration::from_secs(wait_s) + POLL_GRACE)
                 .send()
                 .await;
             match response {

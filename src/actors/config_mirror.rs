@@ -17,6 +17,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::leader::{LeadershipGained, LeadershipLost};
+use super::node::NodeContext;
 use crate::domain::Id;
 use crate::metrics::Metrics;
 use crate::store::mirror::MirrorOutcome;
@@ -58,12 +59,14 @@ enum Round {
 }
 
 impl ConfigMirror {
-    pub fn new(store: Store, group: Id, peer: UpstreamClient, metrics: Arc<Metrics>) -> Self {
+    pub fn new(node: &NodeContext) -> Self {
+        let upstream = &node.settings.upstream;
+        let peer = UpstreamClient::new(upstream.master_urls.clone(), upstream.token.clone());
         ConfigMirror {
-            store,
-            group,
+            store: node.store.clone(),
+            group: node.group.clone(),
             peer: Some(peer),
-            metrics,
+            metrics: node.metrics.clone(),
             epoch: None,
             generation: 0,
             backoff: MIN_BACKOFF,

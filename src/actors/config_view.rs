@@ -15,9 +15,10 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::event_hub::{EventHub, LiveEvent, PublishLocal};
+use super::node::NodeContext;
 use super::ticket_queue::TicketQueues;
 use crate::domain::config::ConfigSnapshot;
-use crate::domain::{Branch, Id};
+use crate::domain::{Branch, EventKind, Id};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -71,23 +72,15 @@ pub struct ConfigView {
 }
 
 impl ConfigView {
-    pub fn new(
-        store: Store,
-        group: Id,
-        is_master: bool,
-        handle: ConfigHandle,
-        queues: TicketQueues,
-        hub: Addr<EventHub>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(node: &NodeContext, hub: Addr<EventHub>) -> Self {
         ConfigView {
-            store,
-            group,
-            is_master,
-            handle,
-            queues,
+            store: node.store.clone(),
+            group: node.group.clone(),
+            is_master: node.is_master(),
+            handle: node.config.clone(),
+            queues: node.queues.clone(),
             hub,
-            metrics,
+            metrics: node.metrics.clone(),
             loading: false,
         }
     }
@@ -141,10 +134,8 @@ impl ConfigView {
             );
         }
         let served: HashMap<Id, Arc<Branch>> = snapshot
-            .branches
-            .iter()
-            .filter(|(_, b)| b.served_by(&self.group, self.is_master))
-            .map(|(id, b)| (id.clone(), b.clone()))
+            .served_by(&self.group, self.is_master)
+            .map(|b| (b.id.clone(), b.clone()))
             .collect();
         let changed: Vec<Id> = match &previous {
             None => Vec::new(),
@@ -176,7 +167,7 @@ impl ConfigView {
             self.hub.do_send(PublishLocal {
                 branch: branch.to_string(),
                 event: LiveEvent {
-                    kind: "config-changed".to_owned(),
+                    kind: EventKind::ConfigChanged,
                     data: format!("{{\"branch\":\"{branch}\",\"config_version\":{version}}}"),
                 },
             });

@@ -8,7 +8,7 @@
 //! leader changes at that moment: either the old leader's script ran (and the
 //! new one finds the marker) or it did not (and the new one runs it).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +16,9 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use super::leader::{LeadershipGained, LeadershipLost};
-use super::ConfigHandle;
+use super::node::NodeContext;
 use crate::domain::close::{due_close, parse_close_time};
-use crate::domain::{Branch, Id};
+use crate::domain::Id;
 use crate::metrics::Metrics;
 use crate::store::fenced::CloseOutcome;
 use crate::store::{Store, StoreError};
@@ -26,51 +26,25 @@ use crate::store::{Store, StoreError};
 const CHECK: Duration = Duration::from_secs(1);
 
 pub struct DayCloser {
+    node: NodeContext,
     store: Store,
-    group: Id,
-    is_master: bool,
-    config: ConfigHandle,
     metrics: Arc<Metrics>,
     epoch: Option<u64>,
     /// Branch → the last day known closed (saves a script call per second).
     closed_through: HashMap<Id, i64>,
-    /// Branches whose fence this term has raised.
-    fenced_branches: HashSet<Id>,
     in_flight: bool,
 }
 
 impl DayCloser {
-    pub fn new(
-        store: Store,
-        group: Id,
-        is_master: bool,
-        config: ConfigHandle,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(node: &NodeContext) -> Self {
         DayCloser {
-            store,
-            group,
-            is_master,
-            config,
-            metrics,
+            node: node.clone(),
+            store: node.store.clone(),
+            metrics: node.metrics.clone(),
             epoch: None,
             closed_through: HashMap::new(),
-            fenced_branches: HashSet::new(),
             in_flight: false,
         }
-    }
-
-    fn served(&self) -> Vec<Arc<Branch>> {
-        self.config
-            .current()
-            .map(|s| {
-                s.branches
-                    .values()
-                    .filter(|b| b.served_by(&self.group, self.is_master))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     fn fenced(&mut self, held: u64, current: u64) {
@@ -91,15 +65,7 @@ impl DayCloser {
             return;
         }
         let now = Utc::now();
-        let served = self.served();
-        // Branches this term has not fenced yet: all of them right after
-        // taking the lease, later any branch added since. Raising the fence
-        // first means the previous leader's writes there are refused.
-        let unfenced: Vec<Id> = served
-            .iter()
-            .filter(|b| !self.fenced_branches.contains(&b.id))
-            .map(|b| b.id.clone())
-            .collect();
+        let served = self.node.served_branches();
         let due: Vec<(Id, i64, i64)> = served
             .iter()
             .filter_map(|b| {
@@ -109,39 +75,23 @@ impl DayCloser {
                 (known < day).then(|| (b.id.clone(), day, cutoff.timestamp_micros()))
             })
             .collect();
-        if unfenced.is_empty() && due.is_empty() {
+        if due.is_empty() {
             return;
         }
         self.in_flight = true;
         let store = self.store.clone();
         ctx.spawn(
             async move {
-                let mut raised = Vec::new();
-                for branch in unfenced {
-                    let result = store.raise_branch_fence(&branch, epoch).await;
-                    raised.push((branch, result));
-                }
                 let mut closed = Vec::new();
                 for (branch, day, cutoff_us) in due {
                     let result = store.close_day(&branch, epoch, day, cutoff_us).await;
                     closed.push((branch, day, result));
                 }
-                (raised, closed)
+                closed
             }
             .into_actor(self)
-            .map(|(raised, closed), closer, _| {
+            .map(|closed, closer, _| {
                 closer.in_flight = false;
-                for (branch, result) in raised {
-                    match result {
-                        Ok(()) => {
-                            closer.fenced_branches.insert(branch);
-                        }
-                        Err(StoreError::Fenced { held, current }) => closer.fenced(held, current),
-                        Err(e) => {
-                            tracing::warn!(%branch, error = %e, "cannot raise the branch fence")
-                        }
-                    }
-                }
                 for (branch, day, result) in closed {
                     match result {
                         Ok(CloseOutcome::Closed(n)) => {
@@ -176,7 +126,6 @@ impl Handler<LeadershipGained> for DayCloser {
     fn handle(&mut self, msg: LeadershipGained, ctx: &mut Context<Self>) {
         self.epoch = Some(msg.epoch);
         self.closed_through.clear();
-        self.fenced_branches.clear();
         self.check(ctx);
     }
 }

@@ -17,8 +17,10 @@ use actix::prelude::*;
 use tokio::sync::broadcast;
 
 use super::config_view::ConfigChanged;
-use crate::domain::{Id, TicketEvent};
-use crate::store::{keys, Message as RedisMessage, Store};
+use super::node::NodeContext;
+use crate::domain::Id;
+use crate::domain::{EventKind, TicketEvent};
+use crate::store::{Notice, Store};
 
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 const CHANNEL_CAPACITY: usize = 256;
@@ -26,58 +28,52 @@ const CHANNEL_CAPACITY: usize = 256;
 /// One event for live displays: the SSE event name and its JSON data.
 #[derive(Debug, Clone)]
 pub struct LiveEvent {
-    pub kind: String,
+    pub kind: EventKind,
     pub data: String,
 }
 
 /// The actor.
 pub struct EventHub {
     store: Store,
-    config_channel: String,
-    config_listener: Option<Recipient<ConfigChanged>>,
+    group: Id,
+    config_listener: Recipient<ConfigChanged>,
     branches: HashMap<String, broadcast::Sender<Arc<LiveEvent>>>,
 }
 
 impl EventHub {
-    pub fn new(store: Store, group: &Id) -> Self {
+    /// `config_listener` is told of every configuration change notice.
+    pub fn new(node: &NodeContext, config_listener: Recipient<ConfigChanged>) -> Self {
         EventHub {
-            store,
-            config_channel: keys::config_channel(group),
-            config_listener: None,
+            store: node.store.clone(),
+            group: node.group.clone(),
+            config_listener,
             branches: HashMap::new(),
         }
     }
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        let store = self.store.clone();
-        let channels = vec![self.config_channel.clone()];
+        let (store, group) = (self.store.clone(), self.group.clone());
         ctx.spawn(
-            async move {
-                store
-                    .subscribe(&[keys::BRANCH_EVENTS_PATTERN.to_owned()], &channels)
-                    .await
-            }
-            .into_actor(self)
-            .map(|result, hub, ctx| match result {
-                Ok(stream) => {
-                    tracing::debug!("subscribed to ticket and configuration events");
-                    ctx.add_stream(stream);
-                    // Anything published while we were not subscribed is lost;
-                    // make the configuration view look for itself.
-                    hub.notify_config();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot subscribe to events; retrying");
-                    ctx.run_later(RECONNECT_DELAY, |hub, ctx| hub.connect(ctx));
-                }
-            }),
+            async move { store.subscribe_notices(&group).await }
+                .into_actor(self)
+                .map(|result, hub, ctx| match result {
+                    Ok(stream) => {
+                        tracing::debug!("subscribed to ticket and configuration events");
+                        ctx.add_stream(stream);
+                        // Anything published while we were not subscribed is lost;
+                        // make the configuration view look for itself.
+                        hub.notify_config();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot subscribe to events; retrying");
+                        ctx.run_later(RECONNECT_DELAY, |hub, ctx| hub.connect(ctx));
+                    }
+                }),
         );
     }
 
     fn notify_config(&self) {
-        if let Some(listener) = &self.config_listener {
-            listener.do_send(ConfigChanged);
-        }
+        self.config_listener.do_send(ConfigChanged);
     }
 
     fn publish(&mut self, branch: &str, event: LiveEvent) {
@@ -98,23 +94,22 @@ impl Actor for EventHub {
     }
 }
 
-impl StreamHandler<RedisMessage> for EventHub {
-    fn handle(&mut self, msg: RedisMessage, _: &mut Context<Self>) {
-        if msg.channel == self.config_channel {
-            self.notify_config();
-            return;
-        }
-        let Some(branch) = keys::branch_of_channel(&msg.channel) else {
-            return;
+impl StreamHandler<Notice> for EventHub {
+    fn handle(&mut self, notice: Notice, _: &mut Context<Self>) {
+        let (branch, payload) = match notice {
+            Notice::ConfigChanged => {
+                self.notify_config();
+                return;
+            }
+            Notice::TicketEvent { branch, payload } => (branch, payload),
         };
-        if !self.branches.contains_key(branch) {
+        if !self.branches.contains_key(&branch) {
             return; // nobody is watching this branch on this node
         }
-        match serde_json::from_str::<TicketEvent>(&msg.payload) {
+        match serde_json::from_str::<TicketEvent>(&payload) {
             Ok(event) => {
-                let ticket = event.ticket(branch);
+                let ticket = event.ticket(&branch);
                 let data = serde_json::to_string(&ticket).unwrap_or_default();
-                let branch = branch.to_owned();
                 self.publish(
                     &branch,
                     LiveEvent {
@@ -123,7 +118,7 @@ impl StreamHandler<RedisMessage> for EventHub {
                     },
                 );
             }
-            Err(e) => tracing::warn!(error = %e, channel = %msg.channel, "unreadable ticket event"),
+            Err(e) => tracing::warn!(error = %e, %branch, "unreadable ticket event"),
         }
     }
 
@@ -163,17 +158,5 @@ impl Handler<PublishLocal> for EventHub {
     type Result = ();
     fn handle(&mut self, msg: PublishLocal, _: &mut Context<Self>) {
         self.publish(&msg.branch, msg.event);
-    }
-}
-
-/// Where configuration notifications go.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetConfigListener(pub Recipient<ConfigChanged>);
-
-impl Handler<SetConfigListener> for EventHub {
-    type Result = ();
-    fn handle(&mut self, msg: SetConfigListener, _: &mut Context<Self>) {
-        self.config_listener = Some(msg.0);
     }
 }

@@ -18,24 +18,35 @@
 //!   every 50 ms, independent of replies that may never come.
 //! - On shutdown it deletes the lease (compare-and-delete) so a standby
 //!   takes over at once.
+//! - Right after taking the lease it raises the fence of every branch this
+//!   node serves (and, at each renewal, of branches added since), so from
+//!   then on the previous leader's branch writes are refused even where the
+//!   new leader has written nothing yet (`store::fenced`).
 //!
 //! Subscribers get [`LeadershipGained`] and [`LeadershipLost`]. Stepping down
 //! here is a courtesy that stops work early; safety comes from the epoch
 //! checks inside every leader-only script.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use super::node::NodeContext;
 use crate::domain::Id;
 use crate::metrics::Metrics;
 use crate::settings::LeaderSettings;
 use crate::store::cluster::LeaseHolder;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 const WATCHDOG: Duration = Duration::from_millis(50);
+/// How soon a renewal that failed (error or timeout) is tried again.
+const RENEW_RETRY: Duration = Duration::from_millis(100);
+/// A standby wakes this many ms (drawn at random) after the lease it saw
+/// would expire, so standbys do not all try at the same instant.
+const EXPIRY_WAKE_JITTER_MS: std::ops::RangeInclusive<u64> = 2..=25;
 
 /// This node became the group's leader with this epoch.
 #[derive(Message, Clone, Copy, Debug)]
@@ -87,9 +98,12 @@ enum State {
 
 /// The actor.
 pub struct Leader {
+    /// Read for the branches this node serves (fences); its store is not
+    /// used: the leader has its own connection, `store`.
+    node: NodeContext,
     store: Store,
     group: Id,
-    node: String,
+    node_id: String,
     timing: LeaderSettings,
     state: State,
     status: LeaderStatus,
@@ -98,30 +112,90 @@ pub struct Leader {
     lost: Vec<Recipient<LeadershipLost>>,
     in_flight: bool,
     next_attempt: Option<SpawnHandle>,
+    /// Branches whose fence this term has raised.
+    fenced_branches: HashSet<Id>,
+    raising_fences: bool,
 }
 
 impl Leader {
-    pub fn new(
-        store: Store,
-        group: Id,
-        node: String,
-        timing: LeaderSettings,
-        status: LeaderStatus,
-        metrics: Arc<Metrics>,
-    ) -> Leader {
+    /// Opens the leader's own Redis connection; call it on the leader's
+    /// Arbiter.
+    pub fn new(node: &NodeContext) -> Leader {
+        let settings = &node.settings;
+        let store = Store::connect(&node.redis_url, &settings.redis)
+            .expect("the URL was accepted by the main connection");
         Leader {
+            node: node.clone(),
             store,
-            group,
-            node,
-            timing,
+            group: node.group.clone(),
+            node_id: node.node_id.clone(),
+            timing: settings.leader.clone(),
             state: State::Follower,
-            status,
-            metrics,
+            status: node.leader_status.clone(),
+            metrics: node.metrics.clone(),
             gained: Vec::new(),
             lost: Vec::new(),
             in_flight: false,
             next_attempt: None,
+            fenced_branches: HashSet::new(),
+            raising_fences: false,
         }
+    }
+
+    /// Raises the fence of every served branch this term has not fenced
+    /// yet: all of them right after taking the lease, later any branch
+    /// added since.
+    fn raise_fences(&mut self, ctx: &mut Context<Self>) {
+        let State::Leading { holder, .. } = &self.state else {
+            return;
+        };
+        if self.raising_fences {
+            return;
+        }
+        let epoch = holder.epoch;
+        let unfenced: Vec<Id> = self
+            .node
+            .served_branches()
+            .iter()
+            .filter(|b| !self.fenced_branches.contains(&b.id))
+            .map(|b| b.id.clone())
+            .collect();
+        if unfenced.is_empty() {
+            return;
+        }
+        self.raising_fences = true;
+        let store = self.store.clone();
+        ctx.spawn(
+            async move {
+                let mut raised = Vec::new();
+                for branch in unfenced {
+                    let result = store.raise_branch_fence(&branch, epoch).await;
+                    raised.push((branch, result));
+                }
+                raised
+            }
+            .into_actor(self)
+            .map(move |raised, leader, _| {
+                leader.raising_fences = false;
+                if leader.status.epoch() != epoch || !leader.status.is_leader() {
+                    return; // a later term starts its own set
+                }
+                for (branch, result) in raised {
+                    match result {
+                        Ok(()) => {
+                            leader.fenced_branches.insert(branch);
+                        }
+                        Err(StoreError::Fenced { held, current }) => {
+                            leader.metrics.fenced_writes_rejected.inc();
+                            tracing::warn!(%branch, held, current, "a newer leader fenced this branch");
+                        }
+                        Err(e) => {
+                            tracing::warn!(%branch, error = %e, "cannot raise the branch fence")
+                        }
+                    }
+                }
+            }),
+        );
     }
 
     fn ttl_ms(&self) -> u64 {
@@ -166,7 +240,7 @@ impl Leader {
         let (store, group, node, ttl) = (
             self.store.clone(),
             self.group.clone(),
-            self.node.clone(),
+            self.node_id.clone(),
             self.ttl_ms(),
         );
         let sent_at = Instant::now();
@@ -182,7 +256,7 @@ impl Leader {
                     match result {
                         Ok(Ok(Ok(epoch))) => {
                             let holder = LeaseHolder {
-                                node: leader.node.clone(),
+                                node: leader.node_id.clone(),
                                 epoch,
                             };
                             leader.become_leader(ctx, holder, sent_at);
@@ -190,7 +264,7 @@ impl Leader {
                         Ok(Ok(Err((_holder, expires_in_ms)))) => {
                             // Wake when the lease would expire (a few ms
                             // later, jittered), or at the regular retry.
-                            let at_expiry = Duration::from_millis(expires_in_ms + fastrand::u64(2..=25));
+                            let at_expiry = Duration::from_millis(expires_in_ms + fastrand::u64(EXPIRY_WAKE_JITTER_MS));
                             let retry = leader.jittered_retry().min(at_expiry);
                             leader.schedule(ctx, retry);
                             return;
@@ -208,7 +282,7 @@ impl Leader {
 
     fn become_leader(&mut self, ctx: &mut Context<Self>, holder: LeaseHolder, sent_at: Instant) {
         let epoch = holder.epoch;
-        tracing::info!(epoch, node = %self.node, "became leader");
+        tracing::info!(epoch, node = %self.node_id, "became leader");
         self.state = State::Leading {
             holder,
             renewed_at: sent_at,
@@ -216,6 +290,8 @@ impl Leader {
         self.status.set(true, epoch);
         self.metrics.leader.set(1);
         self.metrics.epoch.set(epoch as i64);
+        self.fenced_branches.clear();
+        self.raise_fences(ctx);
         for subscriber in &self.gained {
             subscriber.do_send(LeadershipGained { epoch });
         }
@@ -255,15 +331,16 @@ impl Leader {
                             .observe(took.as_secs_f64());
                         let interval = Duration::from_millis(leader.timing.renew_interval_ms);
                         leader.schedule(ctx, interval.saturating_sub(took));
+                        leader.raise_fences(ctx);
                     }
                     Ok(Ok(false)) => leader.step_down(ctx, "the lease is held by another node"),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "lease renewal failed");
-                        leader.schedule(ctx, Duration::from_millis(100));
+                        leader.schedule(ctx, RENEW_RETRY);
                     }
                     Err(_) => {
                         tracing::warn!("lease renewal timed out");
-                        leader.schedule(ctx, Duration::from_millis(100));
+                        leader.schedule(ctx, RENEW_RETRY);
                     }
                 }
             }),

@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use super::leader::{LeadershipGained, LeadershipLost};
 use super::media_fetch::{FetchError, Fetcher};
 use super::media_handle::MediaHandle;
+use super::node::NodeContext;
 use crate::domain::media::Manifest;
 use crate::domain::Id;
 use crate::metrics::Metrics;
@@ -70,6 +71,34 @@ pub struct MediaDistributor {
 }
 
 impl MediaDistributor {
+    /// The distributor of this node's role, with its own Redis connection
+    /// (it runs on its own Arbiter).
+    pub fn new(node: &NodeContext) -> MediaDistributor {
+        let settings = &node.settings;
+        if node.is_master() {
+            return MediaDistributor::master(node.media.clone(), &settings.media);
+        }
+        let store = Store::connect(&node.redis_url, &settings.redis)
+            .expect("the URL was accepted by the main connection");
+        let upstream = &settings.upstream;
+        MediaDistributor::slave(MirrorContext {
+            store,
+            group: node.group.clone(),
+            node_id: node.node_id.clone(),
+            handle: node.media.clone(),
+            settings: settings.media.clone(),
+            upstream: UpstreamClient::new(upstream.master_urls.clone(), upstream.token.clone()),
+            // The group's nodes share a peer token (ARCHITECTURE.md).
+            peer_token: settings
+                .auth
+                .peer_tokens
+                .first()
+                .cloned()
+                .unwrap_or_else(|| upstream.token.clone()),
+            metrics: node.metrics.clone(),
+        })
+    }
+
     pub fn master(handle: MediaHandle, settings: &MediaSettings) -> MediaDistributor {
         MediaDistributor {
             role: Some(Role::Master {

@@ -72,6 +72,20 @@ struct Shared {
 pub struct MediaHandle(Arc<Shared>);
 
 impl MediaHandle {
+    /// Opens this node's media: the library on a master, the blob store
+    /// under `<data_dir>/media` on a slave.
+    pub fn open(settings: &crate::settings::Settings) -> std::io::Result<MediaHandle> {
+        let source = match settings.node.role {
+            crate::settings::NodeRole::Master => {
+                MediaSource::Library(Arc::new(Library::open(&settings.media.library_dir)?))
+            }
+            crate::settings::NodeRole::Slave => MediaSource::Mirror(Arc::new(BlobStore::open(
+                &settings.node.data_dir.join("media"),
+            )?)),
+        };
+        Ok(MediaHandle::new(source))
+    }
+
     pub fn new(source: MediaSource) -> MediaHandle {
         MediaHandle(Arc::new(Shared {
             source,

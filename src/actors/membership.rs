@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::node::NodeContext;
 use crate::domain::Id;
 use crate::store::Store;
 
@@ -21,12 +22,12 @@ pub struct Membership {
 }
 
 impl Membership {
-    pub fn new(store: Store, group: Id, node: String, addr: String) -> Self {
+    pub fn new(node: &NodeContext) -> Self {
         Membership {
-            store,
-            group,
-            node,
-            addr,
+            store: node.store.clone(),
+            group: node.group.clone(),
+            node: node.node_id.clone(),
+            addr: node.advertise_url.clone(),
             left: false,
         }
     }

@@ -17,6 +17,9 @@
 //!   with [`MediaHandle`] as what this node holds, for the HTTP layer.
 //! - [`Membership`]: heartbeats this node into the group's member list.
 //!
+//! [`node::start`] starts them all over one [`NodeContext`]; a leader-only
+//! actor is one line there.
+//!
 //! Actors hold no state that Redis does not also hold: a node can be killed
 //! at any moment and another serves the same requests.
 
@@ -29,6 +32,7 @@ pub mod media_distributor;
 pub mod media_fetch;
 pub mod media_handle;
 pub mod membership;
+pub mod node;
 pub mod ticket_queue;
 
 pub use config_mirror::ConfigMirror;
@@ -39,4 +43,5 @@ pub use leader::{Leader, LeaderStatus};
 pub use media_distributor::MediaDistributor;
 pub use media_handle::MediaHandle;
 pub use membership::Membership;
+pub use node::{NodeActors, NodeContext};
 pub use ticket_queue::{QueueError, TicketQueue, TicketQueues};

@@ -13,7 +13,9 @@ use chrono::Utc;
 use crate::domain::estimate::{estimate_wait_s, open_counters};
 use crate::domain::matrix::ordered_row;
 use crate::domain::ticket::{from_ms, utc_offset_s};
-use crate::domain::{Branch, CalledEntry, DisplayBoard, Id, QueueStatus, Ticket, TicketStatus};
+use crate::domain::{
+    Branch, CalledEntry, DisplayBoard, EventKind, Id, QueueStatus, Ticket, TicketStatus,
+};
 use crate::metrics::Metrics;
 use crate::store::tickets::IssueArgs;
 use crate::store::{Outcome, QueueContext, Store, StoreError, TicketView};
@@ -165,7 +167,7 @@ impl Handler<CallNext> for TicketQueue {
             let called = events
                 .into_iter()
                 .last()
-                .filter(|e| e.kind == "ticket-called")
+                .filter(|e| e.kind == EventKind::TicketCalled)
                 .map(|e| e.ticket(branch.id.as_str()));
             if called.is_some() {
                 metrics.ticket_called(branch.id.as_str());

@@ -378,6 +378,19 @@ pub struct ConfigSnapshot {
 }
 
 impl ConfigSnapshot {
+    /// The branches whose tickets a node of `group` serves (the master
+    /// group's when `is_master`): the one place that answers "which branches
+    /// does this node serve" (see [`Branch::served_by`]).
+    pub fn served_by<'a>(
+        &'a self,
+        group: &'a Id,
+        is_master: bool,
+    ) -> impl Iterator<Item = &'a Arc<Branch>> + 'a {
+        self.branches
+            .values()
+            .filter(move |b| b.served_by(group, is_master))
+    }
+
     /// The branches a slave group serves.
     pub fn group_branches<'a>(
         &'a self,

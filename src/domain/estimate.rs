@@ -25,8 +25,9 @@ pub fn estimate_wait_s(position: u64, avg_service_s: Option<f64>, counters: usiz
     (position as f64 * avg / counters).ceil() as u64
 }
 
-/// The moving average after one more sample; the Lua `finish` path applies
-/// the same formula.
+/// The moving average after one more sample: the reference model of the
+/// `ewma` Lua function that updates it when a ticket is served (atomically
+/// with the ticket); the differential tests hold the script to this.
 pub fn ewma(previous: Option<f64>, sample_s: f64) -> f64 {
     match previous {
         None => sample_s,

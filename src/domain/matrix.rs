@@ -2,9 +2,12 @@
 //!
 //! A counter's row lists services with priorities. `call` looks at the
 //! services in the row that have waiting tickets, takes the smallest priority
-//! number, and within it the ticket that has waited longest. The `call` Lua
-//! script applies this rule atomically in Redis; [`choose`] is the reference
-//! the tests hold it to, and [`ordered_row`] is the order it receives the row in.
+//! number, and within it the ticket that has waited longest (equal issue
+//! times: the earlier service in the ordered row). The `call` Lua script
+//! applies this rule atomically in Redis (pick and remove in one script);
+//! [`choose`] is its reference model, which the differential tests
+//! (`tests/integration/rules.rs`) hold the script to, and [`ordered_row`] is
+//! production code: the order the script receives the row in.
 
 use super::{Id, MatrixEntry};
 

@@ -16,7 +16,9 @@ pub mod ticket;
 
 pub use config::{Branch, Counter, MatrixEntry, Service};
 pub use ids::Id;
-pub use ticket::{CalledEntry, DisplayBoard, QueueStatus, Ticket, TicketEvent, TicketStatus};
+pub use ticket::{
+    CalledEntry, DisplayBoard, EventKind, QueueStatus, Ticket, TicketEvent, TicketStatus,
+};
 
 /// A rule of the domain was broken by the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,9 +1,13 @@
 //! Tickets: their states, numbers and business days.
 //!
-//! The numbering and business-day rules here are the specification; the Lua
-//! scripts in `store` apply the same arithmetic inside Redis (so that two
-//! nodes cannot disagree about the day), and an integration test checks that
-//! both agree.
+//! The numbering and business-day rules here ([`sequence_number`],
+//! [`format_number`], [`business_day`]) are the reference model: production
+//! numbers tickets inside the `issue` Lua script, where the day's counter is
+//! incremented atomically with the ticket (so two nodes cannot disagree about
+//! the day or hand out one number twice). The differential property tests
+//! (`tests/integration/rules.rs`) run that script on a real Redis against
+//! these functions. [`utc_offset_s`] is production code: the node computes
+//! the branch's offset and passes it to the script.
 
 use chrono::{DateTime, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -63,10 +67,71 @@ pub struct CalledEntry {
     pub called_at: DateTime<Utc>,
 }
 
-/// `GET /display`: the latest calls, newest first, at most ten.
+/// How many of the latest calls a display board shows.
+pub const DISPLAY_LENGTH: usize = 10;
+
+/// `GET /display`: the latest calls, newest first, at most
+/// [`DISPLAY_LENGTH`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DisplayBoard {
     pub called: Vec<CalledEntry>,
+}
+
+/// What an event says happened: the SSE event name and the outbox `type`.
+/// The Lua scripts write the same names; every event they emit is parsed
+/// into this enum, so a name the enum does not know fails loudly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    TicketIssued,
+    TicketCalled,
+    TicketRecalled,
+    TicketServed,
+    TicketNoShow,
+    TicketTransferred,
+    /// Still open when the business day was closed.
+    TicketClosed,
+    /// Not a change: a ticket as read (`GET …/tickets/{id}`).
+    #[serde(rename = "ticket")]
+    TicketRead,
+    /// The branch's configuration changed (live displays only; not in the
+    /// outbox).
+    ConfigChanged,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 9] = [
+        EventKind::TicketIssued,
+        EventKind::TicketCalled,
+        EventKind::TicketRecalled,
+        EventKind::TicketServed,
+        EventKind::TicketNoShow,
+        EventKind::TicketTransferred,
+        EventKind::TicketClosed,
+        EventKind::TicketRead,
+        EventKind::ConfigChanged,
+    ];
+
+    /// The wire name, as in API.md.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::TicketIssued => "ticket-issued",
+            EventKind::TicketCalled => "ticket-called",
+            EventKind::TicketRecalled => "ticket-recalled",
+            EventKind::TicketServed => "ticket-served",
+            EventKind::TicketNoShow => "ticket-no-show",
+            EventKind::TicketTransferred => "ticket-transferred",
+            EventKind::TicketClosed => "ticket-closed",
+            EventKind::TicketRead => "ticket",
+            EventKind::ConfigChanged => "config-changed",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One ticket event exactly as the Lua scripts write it to the outbox stream
@@ -74,10 +139,8 @@ pub struct DisplayBoard {
 /// the epoch by the Redis clock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketEvent {
-    /// `ticket-issued`, `ticket-called`, `ticket-recalled`, `ticket-served`,
-    /// `ticket-no-show` or `ticket-transferred`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventKind,
     pub id: String,
     pub service: String,
     pub number: String,
@@ -162,6 +225,18 @@ pub fn day_date(day: i64) -> NaiveDate {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn event_kind_names_are_the_wire_names() {
+        for kind in EventKind::ALL {
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(
+                serde_json::from_str::<EventKind>(&json).expect("parses"),
+                kind
+            );
+        }
+    }
 
     #[test]
     fn numbers_are_padded_to_the_width_of_last() {

@@ -60,7 +60,7 @@ pub(super) fn unknown_branch(id: &Id) -> ApiError {
 }
 
 pub(super) fn changed(version: u64, branch: Option<Branch>) -> Result<Branch, ApiError> {
-    branch.ok_or_else(|| ApiError::Internal(format!("version {version}: document vanished")))
+    branch.ok_or_else(|| ApiError::Internal(format!("version {version}: document vanished").into()))
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])),

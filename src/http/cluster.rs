@@ -98,12 +98,8 @@ async fn cluster(
 async fn upstream(state: &AppState) -> Result<UpstreamView, ApiError> {
     let record = state.store.upstream(&state.group).await?;
     let snapshot = state.snapshot()?;
-    let mut backlog = 0;
-    for (id, branch) in &snapshot.branches {
-        if branch.served_by(&state.group, false) {
-            backlog += state.store.outbox_len(id).await?;
-        }
-    }
+    let served: Vec<&crate::domain::Id> = state.served(&snapshot).map(|b| &b.id).collect();
+    let backlog: u64 = state.store.outbox_lens(&served).await?.iter().sum();
     Ok(UpstreamView {
         connected: record.connected,
         config_version: snapshot.version,

@@ -1,6 +1,11 @@
 //! Every error the API answers with, and the one place that maps it to a
 //! status and a stable code (API.md "Conventions"). 5xx bodies say nothing
 //! about internals; the cause chain goes to the log.
+//!
+//! Both maps here — store/queue/actor errors to [`ApiError`], and
+//! [`ApiError`] to status and code — are exhaustive matches without a
+//! catch-all arm, so a new error variant cannot compile until someone decides
+//! its status.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -58,12 +63,18 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("fenced: this node holds epoch {held}, the group is at epoch {current}")]
     Fenced { held: u64, current: u64 },
+    #[error("the configuration was changed concurrently too often; try again")]
+    WriteContention(#[source] StoreError),
     #[error("{0}")]
     NotReady(String),
     #[error("the group's Redis is unavailable")]
     Unavailable(#[source] StoreError),
+    #[error("the group's Redis is loading its data after a restart; try again shortly")]
+    StoreLoading(#[source] StoreError),
+    #[error("this node is too busy to take the request; try again")]
+    NodeBusy(#[source] actix::MailboxError),
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The error body of API.md.
@@ -106,8 +117,11 @@ impl ApiError {
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
             Fenced { .. } => (StatusCode::CONFLICT, "fenced"),
+            WriteContention(_) => (StatusCode::CONFLICT, "write-contention"),
             NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis-unavailable"),
+            StoreLoading(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-loading"),
+            NodeBusy(_) => (StatusCode::SERVICE_UNAVAILABLE, "node-busy"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -120,12 +134,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code) = self.status_and_code();
-        match self {
-            ApiError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, source = ?std::error::Error::source(cause), "redis unavailable")
+        if status.is_server_error() {
+            // The body stays opaque; the whole cause chain goes to the log.
+            let causes = cause_chain(self);
+            if status == StatusCode::INTERNAL_SERVER_ERROR {
+                tracing::error!(code, %causes, "request failed");
+            } else {
+                tracing::warn!(code, %causes, "request refused for now");
             }
-            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
-            _ => {}
         }
         HttpResponse::build(status).json(ErrorBody {
             error: ErrorDetail {
@@ -136,13 +152,26 @@ impl ResponseError for ApiError {
     }
 }
 
+/// `error: cause: cause …`, for the log.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e),
-            other => {
-                ApiError::Internal(format!("{other}: {:?}", std::error::Error::source(&other)))
-            }
+            StoreError::Loading(_) => ApiError::StoreLoading(e),
+            StoreError::Fenced { held, current } => ApiError::Fenced { held, current },
+            StoreError::Contention { .. } => ApiError::WriteContention(e),
+            StoreError::Redis(_) | StoreError::Corrupt(_) => ApiError::Internal(Box::new(e)),
         }
     }
 }
@@ -179,7 +208,53 @@ impl From<UpdateError<ApiError>> for ApiError {
 }
 
 impl From<actix::MailboxError> for ApiError {
+    /// The actor's mailbox is closed (it stopped, e.g. its branch was just
+    /// removed) or the message timed out in a full mailbox: a transient
+    /// refusal, not a bug.
     fn from(e: actix::MailboxError) -> Self {
-        ApiError::Internal(format!("actor mailbox: {e}"))
+        ApiError::NodeBusy(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_and_actor_failures_get_deliberate_statuses() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (
+                StoreError::Fenced {
+                    held: 1,
+                    current: 2,
+                }
+                .into(),
+                409,
+                "fenced",
+            ),
+            (
+                StoreError::Contention { attempts: 16 }.into(),
+                409,
+                "write-contention",
+            ),
+            (
+                StoreError::Corrupt("bad reply".into()).into(),
+                500,
+                "internal",
+            ),
+            (actix::MailboxError::Closed.into(), 503, "node-busy"),
+            (actix::MailboxError::Timeout.into(), 503, "node-busy"),
+        ];
+        for (error, status, code) in cases {
+            let (got_status, got_code) = error.status_and_code();
+            assert_eq!((got_status.as_u16(), got_code), (status, code), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn a_5xx_keeps_its_cause_for_the_log_but_not_in_the_body() {
+        let error = ApiError::from(StoreError::Corrupt("bad reply from close_day".into()));
+        assert!(cause_chain(&error).contains("bad reply from close_day"));
+        assert!(!error.to_string().contains("close_day"));
     }
 }

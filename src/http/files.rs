@@ -107,12 +107,12 @@ pub async fn respond(
     let inode = opened
         .metadata()
         .await
-        .map_err(|e| ApiError::Internal(format!("stat {}: {e}", file.display())))?
+        .map_err(|e| ApiError::Internal(format!("stat {}: {e}", file.display()).into()))?
         .ino();
     opened
         .seek(SeekFrom::Start(span.start))
         .await
-        .map_err(|e| ApiError::Internal(format!("seek {}: {e}", file.display())))?;
+        .map_err(|e| ApiError::Internal(format!("seek {}: {e}", file.display()).into()))?;
     let mut builder = if span.partial {
         let mut b = HttpResponse::PartialContent();
         b.insert_header((

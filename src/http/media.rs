@@ -56,7 +56,7 @@ fn media_path(req: &HttpRequest) -> Result<MediaPath, ApiError> {
 }
 
 fn io_error(what: &str, e: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("{what}: {e}"))
+    ApiError::Internal(format!("{what}: {e}").into())
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
@@ -116,7 +116,7 @@ async fn put_media(
     let finishing = library.clone();
     let entry = web::block(move || finishing.finish_upload(upload))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string().into()))?
         .map_err(|e| io_error("finish upload", e))?;
     tracing::info!(path = %entry.path, size = entry.size, sha256 = %entry.sha256, "media stored");
     let version = library.manifest().version.clone();
@@ -139,7 +139,7 @@ async fn delete_media(
     let removing = (library.clone(), path.clone());
     let removed = web::block(move || removing.0.delete(&removing.1))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string().into()))?
         .map_err(|e| io_error("delete media", e))?;
     if !removed {
         return Err(ApiError::UnknownMedia(format!("no media file {path}")));

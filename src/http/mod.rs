@@ -77,6 +77,14 @@ impl AppState {
         })
     }
 
+    /// The branches this node serves in `snapshot`.
+    pub fn served<'a>(
+        &'a self,
+        snapshot: &'a ConfigSnapshot,
+    ) -> impl Iterator<Item = &'a Arc<crate::domain::Branch>> + 'a {
+        snapshot.served_by(&self.group, self.role == NodeRole::Master)
+    }
+
     /// Administration is accepted by master nodes only.
     pub fn require_master(&self) -> Result<(), ApiError> {
         match self.role {

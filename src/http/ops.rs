@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::actors::ticket_queue::GetQueues;
+use crate::domain::Id;
 use crate::metrics::{BranchLabels, QueueLabels};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -74,23 +75,31 @@ async fn refresh_gauges(state: &AppState) {
             }
         }
     }
-    for (id, _) in snapshot.branches.iter() {
-        let Some(queue) = state.queues.get(id.as_str()) else {
-            continue;
-        };
-        if let Ok(Ok(queues)) = queue.send(GetQueues).await {
-            for q in queues {
-                state
-                    .metrics
-                    .queue_waiting
-                    .get_or_create(&QueueLabels {
-                        branch: id.to_string(),
-                        service: q.service,
-                    })
-                    .set(q.waiting as i64);
-            }
+    let served: Vec<&Id> = state.served(&snapshot).map(|b| &b.id).collect();
+    // All branches at once: the requests share the multiplexed connection,
+    // so they go out pipelined instead of one round trip after another.
+    let queue_reads = served.iter().map(|id| async move {
+        let queue = state.queues.get(id.as_str())?;
+        queue.send(GetQueues).await.ok()?.ok()
+    });
+    let (queues, outbox_lens) = futures::join!(
+        futures::future::join_all(queue_reads),
+        state.store.outbox_lens(&served)
+    );
+    for (id, queues) in served.iter().zip(queues) {
+        for q in queues.into_iter().flatten() {
+            state
+                .metrics
+                .queue_waiting
+                .get_or_create(&QueueLabels {
+                    branch: id.to_string(),
+                    service: q.service,
+                })
+                .set(q.waiting as i64);
         }
-        if let Ok(len) = state.store.outbox_len(id).await {
+    }
+    if let Ok(lens) = outbox_lens {
+        for (id, len) in served.iter().zip(lens) {
             state
                 .metrics
                 .outbox_length

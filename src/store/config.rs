@@ -47,7 +47,7 @@ impl Store {
     pub async fn config_version(&self, group: &Id) -> StoreResult<u64> {
         let mut conn = self.conn();
         let version: Option<u64> = redis::cmd("GET")
-            .arg(format!("{}version", keys::group_prefix(group)))
+            .arg(keys::group_version(group))
             .query_async(&mut conn)
             .await?;
         Ok(version.unwrap_or(0))
@@ -66,7 +66,7 @@ impl Store {
         for _ in 0..CAS_ATTEMPTS {
             let mut conn = self.conn();
             let current: Option<String> = redis::cmd("HGET")
-                .arg(format!("{prefix}branches"))
+                .arg(keys::group_branches(group))
                 .arg(branch.as_str())
                 .query_async(&mut conn)
                 .await
@@ -103,9 +103,9 @@ impl Store {
                 }
             }
         }
-        Err(StoreError::Corrupt(format!(
-            "branch {branch}: gave up after {CAS_ATTEMPTS} concurrent modifications"
-        ))
+        Err(StoreError::Contention {
+            attempts: CAS_ATTEMPTS,
+        }
         .into())
     }
 }

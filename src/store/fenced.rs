@@ -5,26 +5,15 @@
 //!
 //! Writes to group keys compare with the group's epoch key directly. Writes
 //! to a branch's keys cannot read the group epoch without leaving the branch's
-//! slot, so each branch slot keeps a fence (see `lua/fence_branch.lua`) that a
-//! new leader raises for all its branches as soon as it takes the lease.
+//! slot, so each branch slot keeps a fence (see `lua/lib/fence_branch.lua`)
+//! that a new leader raises for all its branches as soon as it takes the
+//! lease. The fence preludes are added by the script builder
+//! ([`super::scripts`]); they take the epoch off `ARGV`.
 
 use redis::Script;
 
 use super::{keys, strings, Store, StoreError, StoreResult};
 use crate::domain::Id;
-
-const FENCE_GROUP: &str = include_str!("lua/fence_group.lua");
-const FENCE_BRANCH: &str = include_str!("lua/fence_branch.lua");
-
-/// A script that runs only under the group's current epoch.
-pub(crate) fn group_fenced(body: &str) -> Script {
-    Script::new(&format!("{FENCE_GROUP}\n{body}"))
-}
-
-/// A script on a branch's keys that runs only under the highest epoch.
-pub(crate) fn branch_fenced(body: &str) -> Script {
-    Script::new(&format!("{}\n{FENCE_BRANCH}\n{body}", super::PRELUDE))
-}
 
 /// What closing a business day did.
 #[derive(Debug, Clone, PartialEq, Eq)]

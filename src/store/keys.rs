@@ -1,4 +1,5 @@
-//! Redis key names. Nothing else builds them.
+//! Redis key and channel names. Nothing else in Rust builds them (the Lua
+//! scripts append the suffixes below to the prefix they get as `KEYS[1]`).
 //!
 //! Every key of a branch starts with `turnus:b:{<branch>}:` and every key of
 //! a group with `turnus:g:{<group>}:`. The hash tag in braces puts all keys
@@ -36,23 +37,80 @@
 
 use crate::domain::Id;
 
-/// `turnus:b:{<branch>}:`
+/// `turnus:b:{<branch>}:`, the prefix scripts on a branch get as `KEYS[1]`.
 pub fn branch_prefix(branch: &Id) -> String {
     format!("turnus:b:{{{branch}}}:")
 }
 
-/// `turnus:g:{<group>}:`
+/// `turnus:g:{<group>}:`, the prefix scripts on a group get as `KEYS[1]`.
 pub fn group_prefix(group: &Id) -> String {
     format!("turnus:g:{{{group}}}:")
 }
 
-/// The slave group's wanted media manifest.
-pub fn media_manifest(group: &Id) -> String {
+/// The branch's outbox stream.
+pub fn branch_outbox(branch: &Id) -> String {
+    format!("{}outbox", branch_prefix(branch))
+}
+
+/// One ticket's hash.
+pub fn branch_ticket(branch: &Id, ticket: &str) -> String {
+    format!("{}t:{ticket}", branch_prefix(branch))
+}
+
+/// Service → moving-average service time (s).
+pub fn branch_service_times(branch: &Id) -> String {
+    format!("{}service-time", branch_prefix(branch))
+}
+
+/// The branch's fence: the highest leader epoch that wrote there.
+pub fn branch_fence(branch: &Id) -> String {
+    format!("{}fence", branch_prefix(branch))
+}
+
+/// The last business day closed for the branch.
+pub fn branch_closed_day(branch: &Id) -> String {
+    format!("{}closed-day", branch_prefix(branch))
+}
+
+/// The group's configuration documents (branch → JSON).
+pub fn group_branches(group: &Id) -> String {
+    format!("{}branches", group_prefix(group))
+}
+
+/// The group's configuration version.
+pub fn group_version(group: &Id) -> String {
+    format!("{}version", group_prefix(group))
+}
+
+/// The group's leader lease.
+pub fn group_lease(group: &Id) -> String {
+    format!("{}lease", group_prefix(group))
+}
+
+/// The group's fencing epoch.
+pub fn group_epoch(group: &Id) -> String {
+    format!("{}epoch", group_prefix(group))
+}
+
+/// A slave group's record of its link to the master.
+pub fn group_upstream(group: &Id) -> String {
+    format!("{}upstream", group_prefix(group))
+}
+
+/// A slave group's wanted media manifest (JSON).
+pub fn group_media_manifest(group: &Id) -> String {
     format!("{}media-manifest", group_prefix(group))
 }
 
-/// The pattern of every branch's event channel.
-pub const BRANCH_EVENTS_PATTERN: &str = "turnus:b:*:events";
+/// The channel a branch's ticket events are published on.
+pub fn branch_events_channel(branch: &Id) -> String {
+    format!("{}events", branch_prefix(branch))
+}
+
+/// The pattern matching every branch's event channel.
+pub fn all_branch_events_pattern() -> String {
+    "turnus:b:*:events".to_owned()
+}
 
 /// The group's configuration-change channel.
 pub fn config_channel(group: &Id) -> String {
@@ -60,7 +118,7 @@ pub fn config_channel(group: &Id) -> String {
 }
 
 /// The branch of an event channel name, if it is one.
-pub fn branch_of_channel(channel: &str) -> Option<&str> {
+pub fn branch_of_events_channel(channel: &str) -> Option<&str> {
     channel.strip_prefix("turnus:b:{")?.strip_suffix("}:events")
 }
 
@@ -72,8 +130,14 @@ mod tests {
     fn names_carry_the_hash_tag() {
         let b = Id::parse("main").expect("id");
         assert_eq!(branch_prefix(&b), "turnus:b:{main}:");
-        assert_eq!(branch_of_channel("turnus:b:{main}:events"), Some("main"));
-        assert_eq!(branch_of_channel("turnus:g:{main}:config"), None);
+        let channel = branch_events_channel(&b);
+        assert_eq!(channel, "turnus:b:{main}:events");
+        assert_eq!(branch_of_events_channel(&channel), Some("main"));
+        assert_eq!(branch_of_events_channel(&config_channel(&b)), None);
         assert_eq!(config_channel(&b), "turnus:g:{main}:config");
+        // The pattern matches every branch's channel (glob: '*' spans braces).
+        let pattern = all_branch_events_pattern();
+        let (head, tail) = pattern.split_once('*').expect("one wildcard");
+        assert!(channel.starts_with(head) && channel.ends_with(tail));
     }
 }

@@ -2,17 +2,9 @@
 //! its epoch (a deposed leader cannot bring an old manifest back), read by
 //! every node of the group, which then fetches what it lacks.
 
-use std::sync::LazyLock;
-
-use redis::Script;
-
-use super::fenced::group_fenced;
 use super::{keys, Store, StoreError, StoreResult};
 use crate::domain::media::Manifest;
 use crate::domain::Id;
-
-static MEDIA_SWAP: LazyLock<Script> =
-    LazyLock::new(|| group_fenced(include_str!("lua/media_swap.lua")));
 
 impl Store {
     /// Makes `manifest` the group's wanted one; `Ok(false)` when it already
@@ -25,7 +17,7 @@ impl Store {
     ) -> StoreResult<bool> {
         let reply = self
             .run_fenced(
-                &MEDIA_SWAP,
+                &self.scripts().media_swap,
                 keys::group_prefix(group),
                 epoch,
                 &[manifest.version.clone(), serde_json::to_string(manifest)?],
@@ -43,7 +35,7 @@ impl Store {
     pub async fn media_manifest(&self, group: &Id) -> StoreResult<Option<Manifest>> {
         let mut conn = self.conn();
         let json: Option<String> = redis::cmd("GET")
-            .arg(keys::media_manifest(group))
+            .arg(keys::group_media_manifest(group))
             .query_async(&mut conn)
             .await?;
         let Some(json) = json else {

@@ -1,16 +1,8 @@
 //! The slave side of the configuration mirror: applying snapshots and
 //! recording the upstream link, both fenced leader-only writes.
 
-use super::fenced::group_fenced;
 use super::{keys, Store, StoreError, StoreResult};
 use crate::domain::{Branch, Id};
-
-pub(crate) fn scripts() -> (redis::Script, redis::Script) {
-    (
-        group_fenced(include_str!("lua/mirror_apply.lua")),
-        group_fenced(include_str!("lua/upstream_status.lua")),
-    )
-}
 
 /// What applying a snapshot did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +85,7 @@ impl Store {
         let mut conn = self.conn();
         let (connected, last, master): (Option<String>, Option<i64>, Option<String>) =
             redis::cmd("HMGET")
-                .arg(format!("{}upstream", keys::group_prefix(group)))
+                .arg(keys::group_upstream(group))
                 .arg("connected")
                 .arg("last_contact_ms")
                 .arg("master")

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use redis::Value;
 
 use super::{keys, pairs, strings, Store, StoreError, StoreResult};
-use crate::domain::{Id, MatrixEntry, TicketEvent};
+use crate::domain::{EventKind, Id, MatrixEntry, TicketEvent};
 
 /// How a called ticket ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,8 +121,8 @@ impl Store {
         outcome: Outcome,
     ) -> StoreResult<Option<TicketEvent>> {
         let (status, kind) = match outcome {
-            Outcome::Served => ("served", "ticket-served"),
-            Outcome::NoShow => ("no_show", "ticket-no-show"),
+            Outcome::Served => ("served", EventKind::TicketServed.as_str()),
+            Outcome::NoShow => ("no_show", EventKind::TicketNoShow.as_str()),
         };
         let mut conn = self.conn();
         let reply: Value = self
@@ -258,12 +258,17 @@ fn status_and_event(reply: Value) -> StoreResult<Option<TicketEvent>> {
 }
 
 impl Store {
-    /// How many events wait in the branch's outbox.
-    pub async fn outbox_len(&self, branch: &Id) -> StoreResult<u64> {
+    /// How many events wait in each branch's outbox, in the order given, in
+    /// one round trip.
+    pub async fn outbox_lens(&self, branches: &[&Id]) -> StoreResult<Vec<u64>> {
+        if branches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for branch in branches {
+            pipe.cmd("XLEN").arg(keys::branch_outbox(branch));
+        }
         let mut conn = self.conn();
-        Ok(redis::cmd("XLEN")
-            .arg(format!("{}outbox", keys::branch_prefix(branch)))
-            .query_async(&mut conn)
-            .await?)
+        Ok(pipe.query_async(&mut conn).await?)
     }
 }

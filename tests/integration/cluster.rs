@@ -8,6 +8,7 @@
 //! (`scripts/bench-failover.sh`); the tests assert generous deadlines only.
 
 mod close_day;
+mod fences;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -351,9 +352,12 @@ async fn sigterm_hands_the_lease_to_a_standby_at_once() {
 
     let signalled_at = Instant::now();
     cluster.node(&old.node).terminate();
-    // The target is 1 s; the deadline leaves room for a loaded machine.
+    // "At once" as a property, not a time budget: the old leader gives the
+    // lease up (compare-and-delete) on its way out, so a standby takes it
+    // without waiting for it to expire. How long that takes is a figure for
+    // `failover_timing` and scripts/bench-failover.sh.
     let (new, seen_at) = cluster
-        .wait_new_leader(&old, Duration::from_secs(2), Duration::from_millis(5))
+        .wait_new_leader(&old, Duration::from_secs(30), Duration::from_millis(5))
         .await;
     println!(
         "SIGTERM of leader {}: {} took the lease after {:?}",
@@ -367,6 +371,12 @@ async fn sigterm_hands_the_lease_to_a_standby_at_once() {
         .await
         .expect("the node exits on SIGTERM");
     assert!(status.success(), "exit status after SIGTERM: {status}");
+    let log = cluster.node(&old.node).log();
+    assert!(
+        log.contains("released the leader lease"),
+        "the old leader did not release its lease on SIGTERM; its log:\n{log}"
+    );
+    assert_eq!(new.epoch, old.epoch + 1, "the next term took over");
     // It left the member list on its way out.
     let api = cluster.node(&new.node).api();
     let gone = old.node.as_str();
@@ -614,73 +624,4 @@ async fn failover_timing() {
         "fenced writes accepted from a resumed ex-leader: {fenced_accepted} of {fenced_attempts}"
     );
     assert_eq!(fenced_accepted, 0, "a deposed leader's write was accepted");
-}
-
-/// The fences themselves, straight on the store: epoch 0 (which no leader
-/// ever holds) is refused even before any leader exists, a group write needs
-/// the group's current epoch, and a branch fence refuses any epoch below the
-/// highest that wrote there.
-#[actix_web::test]
-async fn fences_refuse_epoch_zero_and_older_epochs() {
-    use turnus::domain::Id;
-    use turnus::settings::RedisSettings;
-    use turnus::store::{Store, StoreError};
-
-    let redis = RedisServer::start();
-    let store = Store::connect(&redis.url(), &RedisSettings::default()).expect("store");
-    let group = Id::parse("g").expect("id");
-    let branch = Id::parse("b").expect("id");
-    let fenced = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Fenced { .. }));
-
-    assert!(
-        fenced(store.fence_probe(&group, 0).await),
-        "epoch 0 before any leader"
-    );
-    assert!(
-        fenced(store.raise_branch_fence(&branch, 0).await),
-        "epoch 0 on a branch"
-    );
-
-    let first = store
-        .acquire_lease(&group, "n1", 60_000)
-        .await
-        .expect("redis")
-        .expect("free lease");
-    store
-        .fence_probe(&group, first)
-        .await
-        .expect("the holder's epoch passes");
-    store
-        .raise_branch_fence(&branch, first)
-        .await
-        .expect("raises");
-
-    // A second leader (the first lease released) gets a higher epoch.
-    let holder = turnus::store::cluster::LeaseHolder {
-        node: "n1".into(),
-        epoch: first,
-    };
-    assert!(store.release_lease(&group, &holder).await.expect("redis"));
-    let second = store
-        .acquire_lease(&group, "n2", 60_000)
-        .await
-        .expect("redis")
-        .expect("free lease");
-    assert!(second > first);
-    store
-        .raise_branch_fence(&branch, second)
-        .await
-        .expect("raises");
-    assert!(
-        fenced(store.fence_probe(&group, first).await),
-        "old epoch on the group"
-    );
-    assert!(
-        fenced(store.raise_branch_fence(&branch, first).await),
-        "old epoch on the branch"
-    );
-    store
-        .fence_probe(&group, second)
-        .await
-        .expect("current epoch passes");
 }

@@ -1,6 +1,8 @@
 //! Every error of API.md "Conventions": the status, the stable `error.code`
 //! from `src/http/error.rs`, and that the node goes on serving afterwards.
 
+mod store;
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

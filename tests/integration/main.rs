@@ -5,6 +5,8 @@
 //! - `api`: the HTTP contract of API.md on the happy paths.
 //! - `errors`: every error status and code, and that the node keeps serving.
 //! - `readiness`: `/readyz` following Redis down and back up.
+//! - `rules`: differential property tests of the Lua-held rules against
+//!   their Rust reference models (numbering, business day, matrix, average).
 //! - `concurrency`: two nodes, many kiosks and counters on one Redis.
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
 //! - `lifecycle`: SIGTERM, SIGSTOP and SIGCONT of a node process.
@@ -24,5 +26,6 @@ mod errors;
 mod lifecycle;
 mod media;
 mod readiness;
+mod rules;
 mod slave;
 mod support;

@@ -3,16 +3,16 @@
 -- sorted by priority. Returns the events in order; the last is
 -- ticket-called when a ticket was called.
 local counter = ARGV[1]
-local s, now_ms, now_us = now()
+local at_ms = now_ms()
 local out = {}
 local current = P .. 'current'
 local cur = redis.call('HGET', current, counter)
 if cur then
-  local ev = finish_ticket(cur, 'served', 'ticket-served', now_ms)
+  local ev = finish_ticket(cur, 'served', 'ticket-served', at_ms)
   if ev then table.insert(out, ev) end
   redis.call('HDEL', current, counter)
 end
-redis.call('HSET', P .. 'seen', counter, now_ms)
+redis.call('HSET', P .. 'seen', counter, at_ms)
 
 local best_id, best_score, best_service, best_priority
 for i = 2, #ARGV, 2 do
@@ -30,9 +30,9 @@ if not best_id then return out end
 
 -- ZREM inside the same script as the ZRANGE: no other counter can take it.
 redis.call('ZREM', P .. 'q:' .. best_service, best_id)
-redis.call('HSET', P .. 't:' .. best_id, 'status', 'called', 'called_ms', now_ms,
-  'announced_ms', now_ms, 'counter', counter)
+redis.call('HSET', P .. 't:' .. best_id, 'status', 'called', 'called_ms', at_ms,
+  'announced_ms', at_ms, 'counter', counter)
 redis.call('HSET', current, counter, best_id)
 show_on_display(best_id)
-table.insert(out, emit('ticket-called', ticket_table(best_id), now_ms))
+table.insert(out, emit('ticket-called', ticket_table(best_id), at_ms))
 return out

@@ -1,18 +1,19 @@
 -- Close a business day: tickets issued before the cutoff and still waiting
 -- or called become 'closed', each with a ticket-closed event. Runs at most
 -- once per branch and day: the marker is written in this same script.
--- ARGV: epoch, day number, cutoff (µs since the epoch).
+-- ARGV (after the fence prelude took the epoch): day number, cutoff (µs
+-- since the epoch).
 -- Returns {'closed', n}, {'already', last closed day} or {'fenced', fence}.
-local day, cutoff = tonumber(ARGV[2]), tonumber(ARGV[3])
+local day, cutoff = tonumber(ARGV[1]), tonumber(ARGV[2])
 local last = tonumber(redis.call('GET', P .. 'closed-day') or '-1')
 if last >= day then return { 'already', tostring(last) } end
-local s, now_ms = now()
+local at_ms = now_ms()
 local closed = 0
 local function close(id)
   local tk = P .. 't:' .. id
-  redis.call('HSET', tk, 'status', 'closed', 'finished_ms', now_ms)
+  redis.call('HSET', tk, 'status', 'closed', 'finished_ms', at_ms)
   redis.call('EXPIRE', tk, FINISHED_TTL_S)
-  emit('ticket-closed', ticket_table(id), now_ms)
+  emit('ticket-closed', ticket_table(id), at_ms)
   closed = closed + 1
 end
 for _, service in ipairs(redis.call('SMEMBERS', P .. 'queues')) do

@@ -2,7 +2,6 @@
 -- raise the version. KEYS[1]: group prefix. ARGV: branch, the document the
 -- caller read ('' = absent), the new document ('' = delete).
 -- Returns {'ok', version} or {'conflict'}.
-local G = KEYS[1]
 local branches = G .. 'branches'
 local cur = redis.call('HGET', branches, ARGV[1]) or ''
 if cur ~= ARGV[2] then return { 'conflict' } end

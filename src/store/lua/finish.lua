@@ -1,11 +1,11 @@
 -- End the counter's current ticket. ARGV: counter, status (served|no_show),
 -- event type. Returns {'ok', event} or {'no-current'}.
 local counter, status, kind = ARGV[1], ARGV[2], ARGV[3]
-local s, now_ms = now()
+local at_ms = now_ms()
 local current = P .. 'current'
 local cur = redis.call('HGET', current, counter)
 if not cur then return { 'no-current' } end
 redis.call('HDEL', current, counter)
-local ev = finish_ticket(cur, status, kind, now_ms)
+local ev = finish_ticket(cur, status, kind, at_ms)
 if not ev then return { 'no-current' } end
 return { 'ok', ev }

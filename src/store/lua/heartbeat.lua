@@ -1,11 +1,9 @@
 -- Record that a node is alive and forget members gone silent.
 -- KEYS[1]: group prefix. ARGV: node id, advertised URL, expiry ms.
-local G = KEYS[1]
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', G .. 'members', now_ms, ARGV[1])
+local at_ms = now_ms()
+redis.call('ZADD', G .. 'members', at_ms, ARGV[1])
 redis.call('HSET', G .. 'member-addr', ARGV[1], ARGV[2])
-local gone = redis.call('ZRANGEBYSCORE', G .. 'members', '-inf', now_ms - tonumber(ARGV[3]))
+local gone = redis.call('ZRANGEBYSCORE', G .. 'members', '-inf', at_ms - tonumber(ARGV[3]))
 for _, id in ipairs(gone) do
   redis.call('ZREM', G .. 'members', id)
   redis.call('HDEL', G .. 'member-addr', id)

@@ -3,7 +3,6 @@
 -- Returns {1, epoch, 0} when taken, {0, holder "node|epoch", its PTTL ms}
 -- otherwise, so a standby can wake right when the lease would expire.
 -- INCR and SET are one script, so no two nodes can ever hold the same epoch.
-local G = KEYS[1]
 local holder = redis.call('GET', G .. 'lease')
 if holder then return { 0, holder, redis.call('PTTL', G .. 'lease') } end
 local epoch = redis.call('INCR', G .. 'epoch')

@@ -1,6 +1,6 @@
 -- Queue lengths and heads. ARGV: services. Returns
--- {now_ms, {waiting, oldest issue time in us or -1} per service, service times, seen}.
-local s, now_ms = now()
+-- {at_ms, {waiting, oldest issue time in us or -1} per service, service times, seen}.
+local at_ms = now_ms()
 local heads = {}
 for i = 1, #ARGV do
   local q = P .. 'q:' .. ARGV[i]
@@ -8,4 +8,4 @@ for i = 1, #ARGV do
   table.insert(heads, redis.call('ZCARD', q))
   table.insert(heads, head[2] or '-1')
 end
-return { now_ms, heads, redis.call('HGETALL', P .. 'service-time'), redis.call('HGETALL', P .. 'seen') }
+return { at_ms, heads, redis.call('HGETALL', P .. 'service-time'), redis.call('HGETALL', P .. 'seen') }

@@ -2,7 +2,7 @@
 -- queue, keeping its place by original issue time. ARGV: counter, service.
 -- Returns {'ok', event, rank, service times, seen} or {'no-current'}.
 local counter, to = ARGV[1], ARGV[2]
-local s, now_ms = now()
+local at_ms = now_ms()
 local current = P .. 'current'
 local cur = redis.call('HGET', current, counter)
 if not cur then return { 'no-current' } end
@@ -15,6 +15,6 @@ redis.call('HSET', tk, 'status', 'waiting', 'service', to)
 redis.call('ZADD', P .. 'q:' .. to, redis.call('HGET', tk, 'issued_us'), cur)
 redis.call('SADD', P .. 'queues', to)
 redis.call('LREM', P .. 'display', 0, cur)
-local ev = emit('ticket-transferred', ticket_table(cur), now_ms, from)
+local ev = emit('ticket-transferred', ticket_table(cur), at_ms, from)
 local rank, times, seen = queue_context(cur, to)
 return { 'ok', ev, rank, times, seen }

@@ -165,3 +165,53 @@ async fn the_openapi_document_lists_the_api() {
         "missing from the OpenAPI document: {missing:?}"
     );
 }
+
+/// A change to a branch's configuration reaches its live displays as
+/// `config-changed` with the new version; a display of another branch is not
+/// told.
+#[actix_web::test]
+async fn config_changes_reach_the_branch_displays() {
+    let app = spawn_app().await;
+    app.setup_branch("main", &[("cash", "C")], &[("c1", &[("cash", 1)])])
+        .await;
+    app.setup_branch("other", &[("cash", "C")], &[]).await;
+    let mut main_events = open_events(&app, "main").await;
+    let mut other_events = open_events(&app, "other").await;
+    // Events flow only once the node has subscribed; prove it first.
+    issue_until_seen(
+        &app,
+        &mut main_events,
+        "main",
+        "cash",
+        Duration::from_secs(30),
+    )
+    .await;
+
+    let body = serde_json::json!({"name": "Loans", "prefix": "L", "target_wait_s": 300});
+    let version = app.put_service("main", "loans", body).await["version"]
+        .as_u64()
+        .expect("version");
+
+    let changed = loop {
+        let event = main_events
+            .next(Duration::from_secs(10))
+            .await
+            .expect("config-changed within 10 s");
+        if event.name == "config-changed" {
+            break event;
+        }
+    };
+    let data: Value = serde_json::from_str(&changed.data).expect("JSON data");
+    assert_eq!(data["branch"], "main");
+    assert_eq!(data["config_version"].as_u64(), Some(version));
+
+    // The other branch's display hears nothing about it: its next event is
+    // its own ticket.
+    let own = app.issue("other", "cash").await;
+    let event = other_events
+        .next(Duration::from_secs(10))
+        .await
+        .expect("the other branch's own ticket event");
+    assert_eq!(event.name, "ticket-issued", "{}", event.data);
+    assert!(event.data.contains(&own.id));
+}

@@ -4,13 +4,18 @@
 //! later tickets alone, and a leader killed right at the close moment
 //! neither doubles nor skips the close.
 //!
-//! The branches run on UTC with a close time a few seconds ahead, so these
-//! tests wait for the next day when started in the last minute of one.
+//! The branches run in a fixed-offset zone whose local time is between noon
+//! and 1 pm while the test runs, so no local midnight is near. They are
+//! created with a close time of 23:00 (yesterday's close is the one due, and
+//! closes nothing), get their tickets, and only then is the close time moved
+//! to a moment just past: the close follows from the configuration, and no
+//! setup has to finish before a deadline.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use chrono_tz::Tz;
 use serde_json::json;
 
 use crate::support::api::{ApiClient, Ticket};
@@ -20,36 +25,45 @@ use crate::support::eventually;
 use super::{LEADER_WITHIN, NODES};
 
 const BRANCHES: [&str; 2] = ["north", "south"];
-/// Setting up two branches and their tickets takes well under this.
-const CLOSE_AHEAD: Duration = Duration::from_secs(4);
+/// The close time the branches are created with: later than the local time
+/// of the test (about noon), so the close due is yesterday's.
+const LATE_CLOSE: &str = "23:00:00";
 
-/// A whole-second UTC instant about `ahead` from now on today's date.
-async fn close_moment_ahead(ahead: Duration) -> DateTime<Utc> {
-    let left_today = 86_400 - u64::from(Utc::now().num_seconds_from_midnight());
-    if left_today < 60 + ahead.as_secs() {
-        // Waiting for a date, not for a condition: the close must not cross
-        // midnight, where "today" would change under the test.
-        tokio::time::sleep(Duration::from_secs(left_today + 2)).await;
-    }
-    let moment = Utc::now() + ahead;
-    moment.with_nanosecond(0).expect("valid") + chrono::Duration::seconds(1)
+/// A fixed-offset zone (`Etc/GMT±N`) where it is now between 12:00 and 13:00.
+fn zone_far_from_midnight() -> (String, Tz) {
+    let offset_h = 12 - i32::try_from(Utc::now().hour()).expect("an hour"); // -11..=12
+                                                                            // Etc/GMT names count west as positive: UTC+3 is "Etc/GMT-3".
+    let name = if offset_h == 0 {
+        "Etc/GMT".to_owned()
+    } else {
+        format!("Etc/GMT{:+}", -offset_h)
+    };
+    let zone = name.parse().expect("an Etc/GMT zone");
+    (name, zone)
 }
 
-fn day_number(moment: DateTime<Utc>) -> i64 {
+fn day_number(moment: DateTime<Utc>, zone: Tz) -> i64 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-    (moment.date_naive() - epoch).num_days()
+    (moment.with_timezone(&zone).date_naive() - epoch).num_days()
 }
 
-/// A branch on UTC that closes at `close_at`, with one service and two
-/// counters, known to every node.
-async fn setup_branch(cluster: &Cluster, branch: &str, close_at: DateTime<Utc>) {
-    let api = cluster.nodes[0].api();
-    let close_time = close_at.format("%H:%M:%S").to_string();
+/// Sets a branch's meta (name, zone, close time), keeping its services and
+/// counters; returns the configuration version.
+async fn put_meta(api: &ApiClient, branch: &str, zone: &str, close_time: &str) -> u64 {
     api.put_branch(
         branch,
-        json!({"name": format!("Branch {branch}"), "timezone": "UTC", "close_time": close_time}),
+        json!({"name": format!("Branch {branch}"), "timezone": zone, "close_time": close_time}),
     )
-    .await;
+    .await["version"]
+        .as_u64()
+        .expect("version")
+}
+
+/// A branch with one service and two counters, closing at [`LATE_CLOSE`],
+/// known to every node.
+async fn setup_branch(cluster: &Cluster, branch: &str, zone: &str) {
+    let api = cluster.nodes[0].api();
+    put_meta(api, branch, zone, LATE_CLOSE).await;
     let service = json!({"name": "Cash", "prefix": "C", "target_wait_s": 600});
     api.put_service(branch, "cash", service).await;
     api.put_counter(branch, "k1", &[("cash", 1)]).await;
@@ -93,25 +107,31 @@ async fn open_tickets(cluster: &Cluster, branch: &'static str) -> Plan {
     }
 }
 
-/// Sets up both branches and their tickets before a close `CLOSE_AHEAD`
-/// from now; returns the plans and the close moment.
-async fn prepare(cluster: &Cluster) -> (Vec<Plan>, DateTime<Utc>) {
-    let close_at = close_moment_ahead(CLOSE_AHEAD).await;
+/// Both branches and their tickets, in a zone far from midnight.
+async fn prepare(cluster: &Cluster) -> (Vec<Plan>, String, Tz) {
+    let (zone_name, zone) = zone_far_from_midnight();
     let mut plans = Vec::new();
     for branch in BRANCHES {
-        setup_branch(cluster, branch, close_at).await;
+        setup_branch(cluster, branch, &zone_name).await;
         plans.push(open_tickets(cluster, branch).await);
     }
-    let slack = close_at - Utc::now();
-    assert!(
-        slack > chrono::Duration::zero(),
-        "setting up took past the close moment {close_at}: raise CLOSE_AHEAD"
-    );
-    println!(
-        "set up {} ms before the close moment",
-        slack.num_milliseconds()
-    );
-    (plans, close_at)
+    (plans, zone_name, zone)
+}
+
+/// Moves every branch's close time to the first whole second after the last
+/// ticket was issued, once the clock has passed it: the close of today is
+/// then due. Returns the close moment.
+async fn close_now(cluster: &Cluster, zone_name: &str, zone: Tz) -> DateTime<Utc> {
+    let close_at = Utc::now().with_nanosecond(0).expect("valid") + chrono::Duration::seconds(1);
+    // Waiting for the clock to pass an instant (a condition, not a budget).
+    while Utc::now() <= close_at {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let close_time = close_at.with_timezone(&zone).format("%H:%M:%S").to_string();
+    for branch in BRANCHES {
+        put_meta(cluster.nodes[0].api(), branch, zone_name, &close_time).await;
+    }
+    close_at
 }
 
 /// Waits until every branch records `day` as closed.
@@ -163,12 +183,13 @@ async fn assert_closed_once(cluster: &mut Cluster, reader: &ApiClient, plans: &[
 #[tokio::test]
 async fn open_tickets_close_exactly_once_at_the_close_time() {
     let mut cluster = Cluster::start(&NODES, Timing::SHORT).await;
-    let (plans, close_at) = prepare(&cluster).await;
+    let (plans, zone_name, zone) = prepare(&cluster).await;
+    let close_at = close_now(&cluster, &zone_name, zone).await;
 
     wait_closed(
         &mut cluster,
-        day_number(close_at),
-        CLOSE_AHEAD + Duration::from_secs(20),
+        day_number(close_at, zone),
+        Duration::from_secs(20),
     )
     .await;
     let reader = cluster.nodes[2].api().clone();
@@ -194,26 +215,32 @@ async fn open_tickets_close_exactly_once_at_the_close_time() {
 #[tokio::test]
 async fn a_leader_killed_at_the_close_time_still_closes_exactly_once() {
     let mut cluster = Cluster::start(&NODES, Timing::SHORT).await;
-    let (plans, close_at) = prepare(&cluster).await;
+    let (plans, zone_name, zone) = prepare(&cluster).await;
     let old = cluster.wait_leader(LEADER_WITHIN).await;
 
-    // Killed somewhere in the second after the close moment: the old leader
-    // (which checks once a second) may or may not have closed already.
+    // Killed somewhere in the second after the close became due: the old
+    // leader (which checks once a second) may or may not have closed
+    // already. (The random phase is the point, not a wait for a condition.)
+    let close_at = close_now(&cluster, &zone_name, zone).await;
     let offset = Duration::from_millis(fastrand::u64(0..1_000));
-    let until_close = (close_at - Utc::now()).to_std().unwrap_or_default();
-    tokio::time::sleep(until_close + offset).await;
+    tokio::time::sleep(offset).await;
     cluster.node_mut(&old.node).kill();
     let killed_ms = Utc::now().timestamp_millis();
     let (new, _) = cluster
         .wait_new_leader(&old, Duration::from_secs(20), Duration::from_millis(10))
         .await;
 
-    wait_closed(&mut cluster, day_number(close_at), Duration::from_secs(20)).await;
+    wait_closed(
+        &mut cluster,
+        day_number(close_at, zone),
+        Duration::from_secs(20),
+    )
+    .await;
     let reader = cluster.node(&new.node).api().clone();
     let stamps = assert_closed_once(&mut cluster, &reader, &plans).await;
     let by_old = stamps.iter().filter(|&&ts| ts <= killed_ms).count();
     println!(
-        "leader {} killed {offset:?} after the close moment; {by_old} of {} tickets closed before the kill, the rest by {}",
+        "leader {} killed {offset:?} after the close time was set; {by_old} of {} tickets closed before the kill, the rest by {}",
         old.node,
         stamps.len(),
         new.node

@@ -199,7 +199,7 @@ impl Topology {
         let client = redis::Client::open(self.slave_redis.url()).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
         let value: Option<String> = redis::cmd("GET")
-            .arg(format!("turnus:g:{{{GROUP}}}:lease"))
+            .arg(turnus::store::keys::group_lease(&crate::support::id(GROUP)))
             .query_async(&mut conn)
             .await
             .ok()?;

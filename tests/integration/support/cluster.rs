@@ -10,8 +10,10 @@ use serde_json::Value;
 
 use super::api::{metric_value, ApiClient};
 use super::eventually;
+use super::id;
 use super::process::{NodeConfig, NodeProcess, START_WITHIN};
 use super::redis::RedisServer;
+use turnus::store::keys;
 
 /// The group every test node is in (the default).
 pub const GROUP: &str = "central";
@@ -106,13 +108,13 @@ impl RedisProbe {
 
     /// Who holds the group's lease now.
     pub fn lease(&mut self) -> Option<Lease> {
-        self.get(&format!("turnus:g:{{{GROUP}}}:lease"))
+        self.get(&keys::group_lease(&id(GROUP)))
             .map(|v| Lease::parse(&v))
     }
 
     /// The lease and its remaining time to live in ms, read together.
     pub fn lease_with_pttl(&mut self) -> Option<(Lease, u64)> {
-        let key = format!("turnus:g:{{{GROUP}}}:lease");
+        let key = keys::group_lease(&id(GROUP));
         let (value, pttl): (Option<String>, i64) = redis::pipe()
             .atomic()
             .cmd("GET")
@@ -126,19 +128,25 @@ impl RedisProbe {
 
     /// The group's fencing epoch (0 before any leader).
     pub fn epoch(&mut self) -> u64 {
-        self.get(&format!("turnus:g:{{{GROUP}}}:epoch"))
+        self.get(&keys::group_epoch(&id(GROUP)))
             .map_or(0, |v| v.parse().expect("a numeric epoch"))
+    }
+
+    /// The branch's fence: the highest leader epoch that wrote there.
+    pub fn branch_fence(&mut self, branch: &str) -> u64 {
+        self.get(&keys::branch_fence(&id(branch)))
+            .map_or(0, |v| v.parse().expect("a numeric fence"))
     }
 
     /// The last business day closed for `branch` (days since 1970-01-01).
     pub fn closed_day(&mut self, branch: &str) -> Option<i64> {
-        self.get(&format!("turnus:b:{{{branch}}}:closed-day"))
+        self.get(&keys::branch_closed_day(&id(branch)))
             .map(|v| v.parse().expect("a numeric day"))
     }
 
     /// Every event in the branch's outbox stream, oldest first.
     pub fn outbox(&mut self, branch: &str) -> Vec<Value> {
-        let key = format!("turnus:b:{{{branch}}}:outbox");
+        let key = keys::branch_outbox(&id(branch));
         let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
             .arg(&key)
             .arg("-")

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod process;
 pub mod proxy;
 pub mod redis;
+pub mod scripts;
 pub mod sse;
 
 use std::future::Future;
@@ -32,6 +33,11 @@ pub fn token_env() -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+/// An identifier the test knows is valid.
+pub fn id(value: &str) -> turnus::domain::Id {
+    turnus::domain::Id::parse(value).unwrap_or_else(|e| panic!("{value}: {e}"))
 }
 
 /// A loopback port that was free a moment ago. Never 6379, so a test can

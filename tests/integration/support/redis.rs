@@ -33,7 +33,7 @@ impl RedisServer {
                 .expect("create a temp dir for redis");
             let port = free_port();
             let mut server = RedisServer {
-                child: Some(spawn(port, &dir)),
+                child: Some(spawn(port, &dir, &[])),
                 port,
                 dir,
             };
@@ -90,7 +90,7 @@ impl RedisServer {
     /// and waits until it answers.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "restart() needs a stopped server");
-        self.child = Some(spawn(self.port, &self.dir));
+        self.child = Some(spawn(self.port, &self.dir, &[]));
         let deadline = Instant::now() + READY_WITHIN;
         while !ping(self.port) {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
@@ -105,6 +105,50 @@ impl RedisServer {
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Writes the data set to `dump.rdb` now (the server otherwise keeps
+    /// nothing on disk), so a restart loads it.
+    pub async fn save(&self) {
+        let client = redis::Client::open(self.url()).expect("redis URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the test redis");
+        let () = redis::cmd("SAVE")
+            .query_async(&mut conn)
+            .await
+            .expect("SAVE");
+    }
+
+    /// Starts the server again on the same port (after [`stop`](Self::stop))
+    /// with the loading of every key of its `dump.rdb` delayed by
+    /// `key_load_delay_us` (Redis's own `key-load-delay` test setting), and
+    /// returns as soon as it answers `-LOADING`: the window in which a
+    /// restarted Redis with a large data set refuses commands.
+    pub async fn restart_loading_slowly(&mut self, key_load_delay_us: u32) {
+        assert!(self.child.is_none(), "restart needs a stopped server");
+        let delay = key_load_delay_us.to_string();
+        self.child = Some(spawn(
+            self.port,
+            &self.dir,
+            &[
+                "--key-load-delay",
+                &delay,
+                // Answer clients between small chunks of the file.
+                "--loading-process-events-interval-bytes",
+                "1024",
+            ],
+        ));
+        let deadline = Instant::now() + READY_WITHIN;
+        while ping_reply(self.port).as_deref() != Some(b"-LOADING".as_slice()) {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server never answered LOADING after restart; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -136,7 +180,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(port: u16, dir: &TempDir) -> Child {
+fn spawn(port: u16, dir: &TempDir, extra: &[&str]) -> Child {
     let log = dir.path().join("redis.log");
     Command::new(BINARY)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -144,6 +188,7 @@ fn spawn(port: u16, dir: &TempDir) -> Child {
         .args(["--dir", &dir.path().to_string_lossy()])
         .args(["--logfile", &log.to_string_lossy()])
         .args(["--daemonize", "no"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -153,15 +198,22 @@ fn spawn(port: u16, dir: &TempDir) -> Child {
 
 /// Whether a server on `port` answers `+PONG` (not `-LOADING`).
 pub fn ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
+    ping_reply(port).as_deref() == Some(b"+PONG".as_slice())
+}
+
+/// The first word of the server's answer to PING (`+PONG`, `-LOADING`…),
+/// or `None` when it does not answer.
+fn ping_reply(port: u16) -> Option<Vec<u8>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    stream.write_all(b"PING\r\n").ok()?;
+    let mut reply = [0u8; 64];
+    let n = stream.read(&mut reply).ok()?;
+    let word = reply[..n]
+        .split(|b| *b == b' ' || *b == b'\r')
+        .next()
+        .unwrap_or_default();
+    Some(word.to_vec())
 }
 
 fn signal(child: &Child, signal: libc::c_int) {

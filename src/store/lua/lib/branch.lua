@@ -1,14 +1,8 @@
--- Shared by every branch script. KEYS[1] is the branch key prefix
--- "turnus:b:{<branch>}:"; its hash tag puts every key of the branch in one
--- slot, so the scripts also run on Redis Cluster.
+-- Prelude of every script on one branch's keys. KEYS[1] is the branch key
+-- prefix "turnus:b:{<branch>}:" (store/keys.rs); its hash tag puts every key
+-- of the branch in one slot, so the scripts also run on Redis Cluster.
+-- Uses the constants and the clock the builder puts before it.
 local P = KEYS[1]
-
--- The Redis clock, so waits measured across nodes share one clock.
-local function now()
-  local t = redis.call('TIME')
-  local s, us = tonumber(t[1]), tonumber(t[2])
-  return s, s * 1000 + math.floor(us / 1000), s * 1000000 + us
-end
 
 local function ticket_table(id)
   local h = redis.call('HGETALL', P .. 't:' .. id)
@@ -19,19 +13,19 @@ local function ticket_table(id)
 end
 
 -- The event document (domain::TicketEvent); nil fields are left out.
-local function event_json(kind, t, now_ms, from_service)
+local function event_json(kind, t, at_ms, from_service)
   return cjson.encode({
     type = kind, id = t.id, service = t.service, number = t.number, status = t.status,
     issued_ms = tonumber(t.issued_ms), called_ms = tonumber(t.called_ms),
-    finished_ms = tonumber(t.finished_ms), counter = t.counter, ts_ms = now_ms,
+    finished_ms = tonumber(t.finished_ms), counter = t.counter, ts_ms = at_ms,
     from_service = from_service,
   })
 end
 
 -- Every state change goes to the branch's outbox (shipped to statistics)
 -- and to live displays, in the same atomic script as the change itself.
-local function emit(kind, t, now_ms, from_service)
-  local json = event_json(kind, t, now_ms, from_service)
+local function emit(kind, t, at_ms, from_service)
+  local json = event_json(kind, t, at_ms, from_service)
   redis.call('XADD', P .. 'outbox', '*', 'e', json)
   redis.call('PUBLISH', P .. 'events', json)
   return json
@@ -41,27 +35,29 @@ local function show_on_display(id)
   local d = P .. 'display'
   redis.call('LREM', d, 0, id)
   redis.call('LPUSH', d, id)
-  redis.call('LTRIM', d, 0, 9)
+  redis.call('LTRIM', d, 0, DISPLAY_LENGTH - 1)
+end
+
+-- The moving average of service times (domain::estimate::ewma).
+local function ewma(previous, sample)
+  if not previous then return sample end
+  return previous + EWMA_ALPHA * (sample - previous)
 end
 
 -- Ends a called ticket as served or no_show; returns the event, or nil when
 -- the ticket is not called (already ended).
-local FINISHED_TTL_S = 2 * 86400
-local EWMA_ALPHA = 0.2
-local function finish_ticket(id, status, kind, now_ms)
+local function finish_ticket(id, status, kind, at_ms)
   local tk = P .. 't:' .. id
   if redis.call('HGET', tk, 'status') ~= 'called' then return nil end
-  redis.call('HSET', tk, 'status', status, 'finished_ms', now_ms)
+  redis.call('HSET', tk, 'status', status, 'finished_ms', at_ms)
   redis.call('EXPIRE', tk, FINISHED_TTL_S)
   local t = ticket_table(id)
   if status == 'served' then
-    local took_s = (now_ms - tonumber(t.called_ms)) / 1000
+    local took_s = (at_ms - tonumber(t.called_ms)) / 1000
     local prev = tonumber(redis.call('HGET', P .. 'service-time', t.service))
-    local avg = took_s
-    if prev then avg = prev + EWMA_ALPHA * (took_s - prev) end
-    redis.call('HSET', P .. 'service-time', t.service, tostring(avg))
+    redis.call('HSET', P .. 'service-time', t.service, tostring(ewma(prev, took_s)))
   end
-  return emit(kind, t, now_ms)
+  return emit(kind, t, at_ms)
 end
 
 -- What the waiting-time estimate needs, read in the same script.
