@@ -55,6 +55,19 @@ pub async fn raw_status(port: u16, method: &str, target: &str, body: &[u8]) -> u
         .unwrap_or_else(|| panic!("{method} {target}: no status line in {text:?}"))
 }
 
+/// Sends a request without a body and checks the error it must get.
+async fn refused(
+    api: &ApiClient,
+    method: Method,
+    path: &str,
+    token: &str,
+    status: StatusCode,
+    code: &str,
+) {
+    let response = api.request(method, path, Some(token), None).await;
+    assert_error(response, status, code).await;
+}
+
 async fn get_media(api: &ApiClient, path: &str, range: Option<&str>) -> reqwest::Response {
     let mut request = reqwest::Client::new().get(api.url(&format!("/media/{path}")));
     if let Some(range) = range {
@@ -158,15 +171,15 @@ async fn upload_serve_ranges_etag_and_delete() {
     assert_ne!(deleted["version"], replaced["version"]);
     let gone = get_media(&app, "ads/spring.png", None).await;
     assert_error(gone, StatusCode::NOT_FOUND, "unknown-media").await;
-    let again = app
-        .request(
-            Method::DELETE,
-            "/api/v1/admin/media/ads/spring.png",
-            Some(ADMIN),
-            None,
-        )
-        .await;
-    assert_error(again, StatusCode::NOT_FOUND, "unknown-media").await;
+    refused(
+        &app,
+        Method::DELETE,
+        "/api/v1/admin/media/ads/spring.png",
+        ADMIN,
+        StatusCode::NOT_FOUND,
+        "unknown-media",
+    )
+    .await;
     assert!(!app.media_dir.path().join("ads/spring.png").exists());
 }
 
@@ -261,10 +274,15 @@ async fn uploads_over_the_limit_are_413_and_leave_nothing() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["fits.mp4"], "temporary files left behind");
-    let response = app
-        .request(Method::GET, "/api/v1/admin/media", Some(DISPLAY), None)
-        .await;
-    assert_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    refused(
+        &app,
+        Method::GET,
+        "/api/v1/admin/media",
+        DISPLAY,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 }
 
 async fn player(api: &ApiClient) -> Value {
@@ -351,26 +369,26 @@ async fn players_show_presence_switch_only_when_complete_and_honour_windows() {
         let response = put_player(&app, bad.clone()).await;
         assert_error(response, StatusCode::BAD_REQUEST, "invalid-body").await;
     }
-    let unknown = app
-        .request(
-            Method::GET,
-            "/api/v1/branches/main/players/nope",
-            Some(DISPLAY),
-            None,
-        )
-        .await;
-    assert_error(unknown, StatusCode::NOT_FOUND, "unknown-player").await;
+    refused(
+        &app,
+        Method::GET,
+        "/api/v1/branches/main/players/nope",
+        DISPLAY,
+        StatusCode::NOT_FOUND,
+        "unknown-player",
+    )
+    .await;
     let deleted = app
         .admin_delete("/api/v1/admin/branches/main/players/lobby")
         .await;
     assert!(deleted["version"].as_u64().is_some());
-    let gone = app
-        .request(
-            Method::GET,
-            "/api/v1/branches/main/players/lobby",
-            Some(DISPLAY),
-            None,
-        )
-        .await;
-    assert_error(gone, StatusCode::NOT_FOUND, "unknown-player").await;
+    refused(
+        &app,
+        Method::GET,
+        "/api/v1/branches/main/players/lobby",
+        DISPLAY,
+        StatusCode::NOT_FOUND,
+        "unknown-player",
+    )
+    .await;
 }
