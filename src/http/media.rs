@@ -7,7 +7,7 @@
 //! `../x` learns nothing). Uploads stream to disk chunk by chunk; nothing
 //! holds a whole file in memory.
 
-use actix_web::{delete, get, put, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, put, route, web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -148,14 +148,16 @@ async fn delete_media(
     Ok(HttpResponse::Ok().json(MediaVersion { version }))
 }
 
-#[utoipa::path(tag = "media",
+#[utoipa::path(get, path = "/media/{path}", tag = "media",
     params(("path" = String, Path, pattern = r"^[^/.%\\][^%\\]*$")),
     responses((status = 200, description = "the file (ETag: its sha256)", content_type = "application/octet-stream"),
         (status = 206, description = "the requested range"),
         (status = 304, description = "If-None-Match matched"),
         (status = 404, body = ErrorBody, description = "unknown, not complete on this node, or not a valid media path"),
         (status = 416, body = ErrorBody)))]
-#[get("/media/{path:.*}")]
+// HEAD too: players and caches ask for size and ETag without the body
+// (actix sends no body for HEAD).
+#[route("/media/{path:.*}", method = "GET", method = "HEAD")]
 async fn serve_media(
     state: web::Data<AppState>,
     req: HttpRequest,
