@@ -107,10 +107,21 @@ impl Fetcher {
             .map_err(|e| FetchError::Failed(e.to_string()))?
             .map_err(|e| FetchError::Failed(format!("blob store: {e}")))?;
         let mut announced = false;
+        let mut from_master = false;
         while download.offset() < size {
             let offset = download.offset();
             let leader_epoch = *self.leading.borrow();
-            let (response, source) = self.open(sha256, offset, size, leader_epoch).await?;
+            // Once the master serves this blob, the next pieces come from it
+            // too (the group had no complete copy a moment ago).
+            let (response, source) = if from_master && leader_epoch.is_some() {
+                (
+                    self.open_master(sha256, offset, size).await?,
+                    Source::Master,
+                )
+            } else {
+                self.open(sha256, offset, size, leader_epoch).await?
+            };
+            from_master = matches!(source, Source::Master);
             let wan = matches!(source, Source::Master);
             if !announced {
                 let from = match &source {
@@ -157,13 +168,10 @@ impl Fetcher {
             }
         }
         if leader_epoch.is_some() {
-            let last = (offset + WAN_PIECE).min(size) - 1;
-            match self.upstream.open_blob(sha256, offset, last).await {
+            match self.open_master(sha256, offset, size).await {
                 Ok(response) => return Ok((response, Source::Master)),
-                Err(UpstreamError::Refused { status, body }) => {
-                    failures.push(format!("master refused: {status} {body}"))
-                }
-                Err(e) => failures.push(e.to_string()),
+                Err(FetchError::Failed(e)) => failures.push(e),
+                Err(other) => return Err(other),
             }
         }
         Err(FetchError::Failed(format!(
@@ -174,6 +182,25 @@ impl Fetcher {
                 failures.join("; ")
             }
         )))
+    }
+
+    /// The next piece of the blob from the master group.
+    async fn open_master(
+        &mut self,
+        sha256: &str,
+        offset: u64,
+        size: u64,
+    ) -> Result<reqwest::Response, FetchError> {
+        let last = (offset + WAN_PIECE).min(size) - 1;
+        self.upstream
+            .open_blob(sha256, offset, last)
+            .await
+            .map_err(|e| match e {
+                UpstreamError::Refused { status, body } => {
+                    FetchError::Failed(format!("master refused: {status} {body}"))
+                }
+                other => FetchError::Failed(other.to_string()),
+            })
     }
 
     /// The other members of the group, the leader first.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -21,6 +21,9 @@ pub enum BlobError {
     Corrupt { sha256: String, reason: String },
 }
 
+/// Bytes gathered before one write to the partial file.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
 pub struct BlobStore {
     root: PathBuf,
     blobs: PathBuf,
@@ -30,7 +33,8 @@ pub struct BlobStore {
 /// A download growing `partial/<sha256>`. Dropping it keeps what was
 /// written, for a later resume.
 pub struct Download {
-    file: File,
+    /// Buffered: network chunks are small, disk writes should not be.
+    file: BufWriter<File>,
     hasher: Sha256,
     written: u64,
     size: u64,
@@ -115,7 +119,7 @@ impl BlobStore {
         let hashed = super::hash_into(&mut file, &mut hasher, have)?;
         file.seek(SeekFrom::Start(hashed))?;
         Ok(Download {
-            file,
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
             hasher,
             written: hashed,
             size,
@@ -177,7 +181,7 @@ impl Download {
     }
 
     fn discard(&mut self) {
-        let _ = self.file.set_len(0);
+        let _ = self.file.get_ref().set_len(0);
         let _ = fs::remove_file(&self.partial);
     }
 
@@ -193,7 +197,8 @@ impl Download {
                 reason,
             });
         }
-        super::publish(&self.file, &self.partial, &self.blob)?;
+        self.file.flush()?;
+        super::publish(self.file.get_ref(), &self.partial, &self.blob)?;
         Ok(())
     }
 }

@@ -133,6 +133,25 @@ fn curl_seconds(url: &str) -> f64 {
         .expect("curl time")
 }
 
+/// Seconds a plain `curl` takes to download `url` into `file` and have it
+/// fsynced: the same durability a mirrored blob gets.
+fn curl_to_disk_seconds(url: &str, file: &Path) -> f64 {
+    let started = Instant::now();
+    let status = Command::new("curl")
+        .args(["-sf", "-o"])
+        .arg(file)
+        .arg(url)
+        .status()
+        .expect("run curl");
+    assert!(status.success(), "curl {url} failed");
+    std::fs::File::open(file)
+        .and_then(|f| f.sync_all())
+        .expect("fsync the download");
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(file);
+    seconds
+}
+
 #[tokio::test]
 #[ignore = "benchmark: run with scripts/bench-media.sh"]
 async fn media_mirror() {
@@ -199,6 +218,8 @@ async fn media_mirror() {
     let leader_s = (at_leader - first_byte).as_secs_f64();
     let curl_master = curl_seconds(&topology.master().url("/media/ad-200.bin"));
     let curl_leader = curl_seconds(&leader_api.url("/media/ad-200.bin"));
+    let scratch = topology.slaves[leader].data_dir().join("curl-download");
+    let curl_disk = curl_to_disk_seconds(&topology.master().url("/media/ad-200.bin"), &scratch);
     let rate = |seconds: f64| 200.0 / seconds;
 
     println!("\n| what | figure |\n|---|---|");
@@ -232,7 +253,17 @@ async fn media_mirror() {
         rate(curl_leader)
     );
     println!(
-        "| mirror chain rate / curl rate from the master | **{:.2}** |",
-        curl_master / chain_s
+        "| plain curl of the same 200 MB from the master into a file, fsynced | {curl_disk:.2} s, {:.0} MB/s |",
+        rate(curl_disk)
+    );
+    println!(
+        "| mirror chain rate / curl rate from the master (to /dev/null; to disk) | **{:.2}**; **{:.2}** |",
+        curl_master / chain_s,
+        curl_disk / chain_s
+    );
+    println!(
+        "| one hop (master → leader) / curl from the master (to /dev/null; to disk) | {:.2}; {:.2} |",
+        curl_master / leader_s,
+        curl_disk / leader_s
     );
 }
