@@ -121,6 +121,7 @@ impl Actor for MediaDistributor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        yield_cpu_to_tickets();
         match self.role.take() {
             Some(Role::Master {
                 handle,
@@ -148,6 +149,21 @@ impl Handler<LeadershipLost> for MediaDistributor {
     type Result = ();
     fn handle(&mut self, _: LeadershipLost, _: &mut Context<Self>) {
         self.epoch.send_replace(None);
+    }
+}
+
+/// Lowers this thread's scheduling priority (nice 10): hashing and writing
+/// media must not take CPU from ticket operations on a small machine. Linux
+/// applies `setpriority` to the calling thread when given its thread id.
+fn yield_cpu_to_tickets() {
+    // SAFETY: plain system calls without pointers; a failure only leaves
+    // the priority as it was.
+    let rc = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10)
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the media thread's priority");
     }
 }
 
