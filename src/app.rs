@@ -38,6 +38,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, options: StartOptions) -> anyhow::Result<Application> {
+        // The port first: a node that cannot serve must not start Redis,
+        // join the member list or take the group's leader lease. The
+        // advertised URL (membership) needs the port too.
+        let listener = listen(&settings.http.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+        let port = listener.local_addr().context("no bound address")?.port();
         let embedded = if settings.redis.url.is_empty() {
             Some(EmbeddedRedis::start(
                 &settings.redis.embedded_binary,
@@ -50,7 +57,7 @@ impl Application {
         let redis_url = embedded
             .as_ref()
             .map(EmbeddedRedis::url)
-            .unwrap_or_else(|| settings.redis.url.clone());
+            .unwrap_or_else(|| settings.redis.url.expose().to_owned());
         let store = Store::connect(&redis_url, &settings.redis).context("redis.url")?;
         let group = settings.group();
 
@@ -75,11 +82,6 @@ impl Application {
             Err(e) => tracing::warn!(error = %e, "cannot check maxmemory-policy (Redis down?)"),
         }
 
-        // Bind first: the advertised URL (membership) needs the port.
-        let listener = listen(&settings.http.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
-        let port = listener.local_addr().context("no bound address")?.port();
         let advertise_url = advertise_url(&settings, port);
 
         let media = MediaHandle::open(&settings).with_context(|| {
@@ -113,6 +115,7 @@ impl Application {
             node_id: node.node_id.clone(),
             role: node.role,
             group: node.group.clone(),
+            links: http::ticket_link::TicketLinks::new(store.clone(), node.group.clone()),
             store,
             config: node.config.clone(),
             queues: node.queues.clone(),
@@ -123,6 +126,7 @@ impl Application {
             leader: node.leader_status.clone(),
             media: node.media.clone(),
             media_settings: settings.media.clone(),
+            edge: http::EdgeLimits::new(&settings.http, &node.metrics),
         });
         let json_limit = settings.http.max_json_bytes;
         let mut server = HttpServer::new(move || {
@@ -130,8 +134,10 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(http::json_config(json_limit))
                 .app_data(http::query_config())
+                .wrap(actix_web::middleware::from_fn(http::middleware::edge_guard))
                 .wrap(http::middleware::RequestMetrics)
                 .configure(http::configure)
+                .configure(crate::web::configure)
                 .default_service(web::to(http::not_found))
         })
         .shutdown_timeout(5)

@@ -150,7 +150,7 @@ pub fn fill_demo_tokens(settings: &mut crate::settings::Settings) {
         (&mut auth.peer_tokens, "demo-peer"),
     ] {
         if tokens.is_empty() {
-            tokens.push(token.to_owned());
+            tokens.push(token.to_owned().into());
         }
     }
 }
@@ -164,7 +164,13 @@ pub fn banner(settings: &crate::settings::Settings, port: u16) -> String {
         .map_or("127.0.0.1", |(h, _)| h);
     let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
     let base = format!("http://{host}:{port}");
-    let first = |tokens: &Vec<String>| tokens.first().cloned().unwrap_or_default();
+    // The banner prints the tokens on purpose: it is what the demo is for.
+    let first = |tokens: &Vec<crate::settings::Secret>| {
+        tokens
+            .first()
+            .map(|t| t.expose().to_owned())
+            .unwrap_or_default()
+    };
     let (admin, operator, kiosk, display) = (
         first(&settings.auth.admin_tokens),
         first(&settings.auth.operator_tokens),

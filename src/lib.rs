@@ -11,11 +11,14 @@
 //!   configuration view, the event hub.
 //! - [`blobs`]: media file I/O: the master's library, a slave's blob store.
 //! - [`http`]: actix-web handlers, auth, errors, OpenAPI.
+//! - [`web`]: the pages people look at (kiosk, counter, display, player,
+//!   dashboard, the customer's ticket), embedded and served by every node.
 //! - [`settings`]: typed node configuration.
 //! - [`app`]: wiring it all into an [`app::Application`].
 //! - [`upstream`]: the HTTP client a slave group uses to reach its master
 //!   group (the server side of that protocol is `http::mirror`).
 //! - [`metrics`], [`demo`]: Prometheus metrics; configuration import.
+//! - [`logging`]: the binary's log setup (malformed requests counted, not logged).
 
 pub mod actors;
 pub mod app;
@@ -23,7 +26,9 @@ pub mod blobs;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod settings;
 pub mod store;
 pub mod upstream;
+pub mod web;

@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use turnus::app::{Application, StartOptions};
-use turnus::settings::Settings;
+use turnus::settings::{Settings, SettingsError};
 
 #[derive(Parser)]
 #[command(name = "turnus", version, about = "Queue management server")]
@@ -46,18 +47,34 @@ enum ConfigAction {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,actix_server=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+/// Exit status of a configuration error (as sysexits' EX_USAGE family
+/// and most CLIs: 2 = the invocation is wrong, 1 = it failed at run time).
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    turnus::logging::init();
     let env: HashMap<String, String> = std::env::vars().collect();
-    match Cli::parse().command {
+    // Errors are printed here, as text: returning them from `main` would
+    // print their Debug form, with a stack trace when RUST_BACKTRACE is set.
+    match run(Cli::parse().command, &env) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<SettingsError>() {
+            Some(settings) => {
+                eprintln!("turnus: {settings}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+            None => {
+                eprintln!("turnus: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(command: Command, env: &HashMap<String, String>) -> anyhow::Result<()> {
+    match command {
         Command::Serve { config, demo } => {
-            let mut settings = Settings::load(config.as_deref(), &env)?;
+            let mut settings = Settings::load(config.as_deref(), env)?;
             if demo {
                 turnus::demo::fill_demo_tokens(&mut settings);
             }
@@ -73,7 +90,7 @@ fn main() -> anyhow::Result<()> {
         Command::Config {
             action: ConfigAction::Print { config },
         } => {
-            print!("{}", Settings::load(config.as_deref(), &env)?.printable());
+            print!("{}", Settings::load(config.as_deref(), env)?.printable());
             Ok(())
         }
         Command::Script { name } => {

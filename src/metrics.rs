@@ -3,6 +3,13 @@
 //! Counters and histograms are updated where things happen (HTTP middleware,
 //! ticket queues); gauges that mirror Redis state (queue lengths, outbox
 //! length) are refreshed when `/metrics` is scraped.
+//!
+//! The registry encodes OpenMetrics; [`Metrics::encode`] serves that to
+//! scrapers that ask for it and the Prometheus text format 0.0.4 to the
+//! rest, so what is sent is what the `Content-Type` says.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -41,6 +48,44 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 15))
 }
 
+/// Requests refused before routing because they were not HTTP (a bad
+/// request line or header, a head too large). The HTTP library reports
+/// those only through its log, so `logging` counts them here; one count per
+/// process, like the log it comes from.
+static MALFORMED_REQUESTS: LazyLock<Counter> = LazyLock::new(Counter::default);
+
+/// Counts one malformed request (see [`MALFORMED_REQUESTS`]).
+pub fn count_malformed_request() {
+    MALFORMED_REQUESTS.inc();
+}
+
+/// The two text formats `/metrics` can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`: what Prometheus and promtool read.
+    Prometheus,
+    /// `application/openmetrics-text; version=1.0.0`.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format an `Accept` header asks for: OpenMetrics when it names
+    /// it, else Prometheus text.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(accept) if accept.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Prometheus,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
 /// Every metric of the node.
 pub struct Metrics {
     registry: Registry,
@@ -61,6 +106,8 @@ pub struct Metrics {
     pub upstream_connected: Gauge,
     pub mirror_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub media: MediaMetrics,
+    /// Server-Sent Event streams open now.
+    pub event_streams: Gauge,
 }
 
 /// The media library and its mirror.
@@ -210,7 +257,19 @@ impl Metrics {
         );
         let media = MediaMetrics::default();
         media.register(&mut registry);
+        registry.register(
+            "http_malformed_requests",
+            "Connections refused with 400 or 431 before routing: not a valid HTTP request",
+            MALFORMED_REQUESTS.clone(),
+        );
+        let event_streams = Gauge::default();
+        registry.register(
+            "event_streams",
+            "Server-Sent Event streams open on this node",
+            event_streams.clone(),
+        );
         Metrics {
+            event_streams,
             registry,
             media,
             http_requests,
@@ -248,18 +307,98 @@ impl Metrics {
             .inc();
     }
 
-    /// The registry in Prometheus text format.
-    pub fn encode(&self) -> String {
+    /// The registry in `format`.
+    pub fn encode(&self, format: Format) -> String {
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::error!(error = %e, "cannot encode metrics");
         }
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::Prometheus => openmetrics_to_prometheus(&out),
+        }
     }
+}
+
+/// OpenMetrics text as Prometheus text 0.0.4: a counter family `x` (whose
+/// samples are `x_total`) is named `x_total` in its HELP and TYPE lines, and
+/// `# UNIT` and `# EOF` lines, which 0.0.4 does not know, go.
+fn openmetrics_to_prometheus(openmetrics: &str) -> String {
+    let counters: HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|prefix| line.strip_prefix(prefix).map(|rest| (prefix, rest)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("{prefix}{name}{suffix} {tail}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_names_counter_families_by_their_samples() {
+        let metrics = Metrics::new();
+        metrics.ticket_issued("main");
+        let text = metrics.encode(Format::Prometheus);
+        assert!(
+            text.contains("# TYPE turnus_tickets_issued_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP turnus_tickets_issued_total Tickets issued"),
+            "{text}"
+        );
+        assert!(
+            text.contains("turnus_tickets_issued_total{branch=\"main\"} 1\n"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+        let open = metrics.encode(Format::OpenMetrics);
+        assert!(
+            open.contains("# TYPE turnus_tickets_issued counter\n") && open.ends_with("# EOF\n")
+        );
+    }
+
+    #[test]
+    fn the_accept_header_chooses_the_format() {
+        assert_eq!(Format::from_accept(None), Format::Prometheus);
+        assert_eq!(Format::from_accept(Some("text/plain")), Format::Prometheus);
+        assert_eq!(
+            Format::from_accept(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+            )),
+            Format::OpenMetrics
+        );
     }
 }

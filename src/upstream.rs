@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::domain::media::Manifest;
 use crate::domain::{Branch, Id};
+use crate::settings::{Secret, SecretUrl};
 
 /// Why no master node answered.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +33,8 @@ pub struct ConfigSnapshotBody {
 #[derive(Clone)]
 pub struct UpstreamClient {
     client: reqwest::Client,
-    urls: Vec<String>,
-    token: String,
+    urls: Vec<SecretUrl>,
+    token: Secret,
     preferred: usize,
 }
 
@@ -46,7 +47,7 @@ const POOL_IDLE: Duration = Duration::from_secs(60);
 const POLL_GRACE: Duration = Duration::from_secs(3);
 
 impl UpstreamClient {
-    pub fn new(urls: Vec<String>, token: String) -> UpstreamClient {
+    pub fn new(urls: Vec<SecretUrl>, token: Secret) -> UpstreamClient {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(POOL_IDLE)
@@ -56,16 +57,16 @@ impl UpstreamClient {
             client,
             urls: urls
                 .into_iter()
-                .map(|u| u.trim_end_matches('/').to_owned())
+                .map(|u| SecretUrl::new(u.expose().trim_end_matches('/')))
                 .collect(),
             token,
             preferred: 0,
         }
     }
 
-    /// The URL that answered last.
-    pub fn current_url(&self) -> Option<&str> {
-        self.urls.get(self.preferred).map(String::as_str)
+    /// The URL that answered last (it prints with credentials masked).
+    pub fn current_url(&self) -> Option<&SecretUrl> {
+        self.urls.get(self.preferred)
     }
 
     /// Long-polls for a configuration newer than `since`: `Some` when there
@@ -79,14 +80,15 @@ impl UpstreamClient {
         let mut failures = Vec::new();
         for attempt in 0..self.urls.len() {
             let index = (self.preferred + attempt) % self.urls.len();
+            let base = &self.urls[index];
             let url = format!(
                 "{}/api/v1/mirror/config?group={group}&since={since}&wait_s={wait_s}",
-                self.urls[index]
+                base.expose()
             );
             let response = self
                 .client
                 .get(&url)
-                .bearer_auth(&self.token)
+                .bearer_auth(self.token.expose())
                 .timeout(Duration::from_secs(wait_s) + POLL_GRACE)
                 .send()
                 .await;
@@ -98,7 +100,12 @@ impl UpstreamClient {
                 Ok(r) if r.status().is_success() => {
                     self.preferred = index;
                     return r.json::<ConfigSnapshotBody>().await.map(Some).map_err(|e| {
-                        UpstreamError::Unreachable(format!("{url}: unreadable body: {e}"))
+                        // Errors name the masked base URL, never the one
+                        // with credentials that reqwest would print.
+                        UpstreamError::Unreachable(format!(
+                            "{base}: unreadable body: {}",
+                            e.without_url()
+                        ))
                     });
                 }
                 Ok(r) if r.status().is_client_error() => {
@@ -108,8 +115,8 @@ impl UpstreamClient {
                     let body = r.text().await.unwrap_or_default();
                     return Err(UpstreamError::Refused { status, body });
                 }
-                Ok(r) => failures.push(format!("{}: {}", self.urls[index], r.status())),
-                Err(e) => failures.push(format!("{}: {e}", self.urls[index])),
+                Ok(r) => failures.push(format!("{base}: {}", r.status())),
+                Err(e) => failures.push(format!("{base}: {}", e.without_url())),
             }
         }
         Err(UpstreamError::Unreachable(failures.join("; ")))
@@ -122,30 +129,34 @@ impl UpstreamClient {
         let mut failures = Vec::new();
         for attempt in 0..self.urls.len() {
             let index = (self.preferred + attempt) % self.urls.len();
-            let url = format!("{}/api/v1/mirror/media/manifest", self.urls[index]);
+            let base = &self.urls[index];
+            let url = format!("{}/api/v1/mirror/media/manifest", base.expose());
             let response = self
                 .client
                 .get(&url)
-                .bearer_auth(&self.token)
+                .bearer_auth(self.token.expose())
                 .timeout(Duration::from_secs(10))
                 .send()
                 .await;
+            // Errors name the masked base URL, never the one with credentials.
             match response {
                 Ok(r) if r.status().is_success() => match r.json::<Manifest>().await {
                     Ok(m) if m.is_consistent() => {
                         self.preferred = index;
                         return Ok(m);
                     }
-                    Ok(_) => failures.push(format!("{url}: manifest does not match its version")),
-                    Err(e) => failures.push(format!("{url}: unreadable manifest: {e}")),
+                    Ok(_) => failures.push(format!("{base}: manifest does not match its version")),
+                    Err(e) => {
+                        failures.push(format!("{base}: unreadable manifest: {}", e.without_url()))
+                    }
                 },
                 Ok(r) if r.status().is_client_error() => {
                     let status = r.status().as_u16();
                     let body = r.text().await.unwrap_or_default();
                     return Err(UpstreamError::Refused { status, body });
                 }
-                Ok(r) => failures.push(format!("{url}: {}", r.status())),
-                Err(e) => failures.push(format!("{url}: {e}")),
+                Ok(r) => failures.push(format!("{base}: {}", r.status())),
+                Err(e) => failures.push(format!("{base}: {}", e.without_url())),
             }
         }
         Err(UpstreamError::Unreachable(failures.join("; ")))
@@ -168,7 +179,15 @@ impl UpstreamClient {
                 last: Some(last),
                 complete_only: false,
             };
-            match open_blob(&self.client, base, &self.token, sha256, range).await {
+            match open_blob(
+                &self.client,
+                base.expose(),
+                self.token.expose(),
+                sha256,
+                range,
+            )
+            .await
+            {
                 Ok(r) => {
                     self.preferred = index;
                     return Ok(r);
@@ -211,6 +230,8 @@ pub async fn open_blob(
         ""
     };
     let url = format!("{base_url}/api/v1/mirror/media/blobs/{sha256}{query}");
+    // What errors show: the URL with any credentials masked.
+    let shown = crate::settings::secret::mask_url(&url);
     let offset = range.offset;
     let last = range.last.map(|l| l.to_string()).unwrap_or_default();
     let response = client
@@ -219,7 +240,7 @@ pub async fn open_blob(
         .header(reqwest::header::RANGE, format!("bytes={offset}-{last}"))
         .send()
         .await
-        .map_err(|e| UpstreamError::Unreachable(format!("{url}: {e}")))?;
+        .map_err(|e| UpstreamError::Unreachable(format!("{shown}: {}", e.without_url())))?;
     let status = response.status();
     let starts_at = response
         .headers()
@@ -233,10 +254,10 @@ pub async fn open_blob(
         reqwest::StatusCode::OK if offset == 0 => Ok(response),
         s if s.is_client_error() => Err(UpstreamError::Refused {
             status: s.as_u16(),
-            body: url,
+            body: shown,
         }),
         s => Err(UpstreamError::Unreachable(format!(
-            "{url}: {s}, content-range start {starts_at:?} for offset {offset}"
+            "{shown}: {s}, content-range start {starts_at:?} for offset {offset}"
         ))),
     }
 }

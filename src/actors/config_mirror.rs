@@ -147,7 +147,11 @@ async fn mirror_round(
         Err(e) => return Round::Store(e),
     };
     let fetched = peer.fetch_config(group, since, LONG_POLL_S).await;
-    let master = peer.current_url().unwrap_or_default().to_owned();
+    // Stored and shown in /api/v1/cluster, so the masked form.
+    let master = peer
+        .current_url()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let snapshot = match fetched {
         Ok(snapshot) => snapshot,
         Err(e) => {

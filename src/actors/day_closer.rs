@@ -80,35 +80,38 @@ impl DayCloser {
         }
         self.in_flight = true;
         let store = self.store.clone();
-        ctx.spawn(
+        // All branches at once: the writes go out pipelined on one connection.
+        let closes = due.into_iter().map(move |(branch, day, cutoff_us)| {
+            let store = store.clone();
             async move {
-                let mut closed = Vec::new();
-                for (branch, day, cutoff_us) in due {
-                    let result = store.close_day(&branch, epoch, day, cutoff_us).await;
-                    closed.push((branch, day, result));
-                }
-                closed
+                let result = store.close_day(&branch, epoch, day, cutoff_us).await;
+                (branch, day, result)
             }
-            .into_actor(self)
-            .map(|closed, closer, _| {
-                closer.in_flight = false;
-                for (branch, day, result) in closed {
-                    match result {
-                        Ok(CloseOutcome::Closed(n)) => {
-                            tracing::info!(%branch, day, closed = n, "closed the business day");
-                            closer.metrics.day_closes.inc();
-                            closer.closed_through.insert(branch, day);
-                        }
-                        Ok(CloseOutcome::Already(through)) => {
-                            closer.closed_through.insert(branch, through);
-                        }
-                        Err(StoreError::Fenced { held, current }) => closer.fenced(held, current),
-                        Err(e) => {
-                            tracing::warn!(%branch, error = %e, "cannot close the business day")
+        });
+        ctx.spawn(
+            futures::future::join_all(closes)
+                .into_actor(self)
+                .map(|closed, closer, _| {
+                    closer.in_flight = false;
+                    for (branch, day, result) in closed {
+                        match result {
+                            Ok(CloseOutcome::Closed(n)) => {
+                                tracing::info!(%branch, day, closed = n, "closed the business day");
+                                closer.metrics.day_closes.inc();
+                                closer.closed_through.insert(branch, day);
+                            }
+                            Ok(CloseOutcome::Already(through)) => {
+                                closer.closed_through.insert(branch, through);
+                            }
+                            Err(StoreError::Fenced { held, current }) => {
+                                closer.fenced(held, current)
+                            }
+                            Err(e) => {
+                                tracing::warn!(%branch, error = %e, "cannot close the business day")
+                            }
                         }
                     }
-                }
-            }),
+                }),
         );
     }
 }

@@ -165,16 +165,17 @@ impl Leader {
         }
         self.raising_fences = true;
         let store = self.store.clone();
-        ctx.spawn(
+        // All at once: the writes go out pipelined on one connection.
+        let raises = unfenced.into_iter().map(move |branch| {
+            let store = store.clone();
             async move {
-                let mut raised = Vec::new();
-                for branch in unfenced {
-                    let result = store.raise_branch_fence(&branch, epoch).await;
-                    raised.push((branch, result));
-                }
-                raised
+                let result = store.raise_branch_fence(&branch, epoch).await;
+                (branch, result)
             }
-            .into_actor(self)
+        });
+        ctx.spawn(
+            futures::future::join_all(raises)
+                .into_actor(self)
             .map(move |raised, leader, _| {
                 leader.raising_fences = false;
                 if leader.status.epoch() != epoch || !leader.status.is_leader() {

@@ -93,8 +93,9 @@ impl MediaDistributor {
                 .auth
                 .peer_tokens
                 .first()
-                .cloned()
-                .unwrap_or_else(|| upstream.token.clone()),
+                .unwrap_or(&upstream.token)
+                .expose()
+                .to_owned(),
             metrics: node.metrics.clone(),
         })
     }

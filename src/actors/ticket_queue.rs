@@ -14,7 +14,8 @@ use crate::domain::estimate::{estimate_wait_s, open_counters};
 use crate::domain::matrix::ordered_row;
 use crate::domain::ticket::{from_ms, utc_offset_s};
 use crate::domain::{
-    Branch, CalledEntry, DisplayBoard, EventKind, Id, QueueStatus, Ticket, TicketStatus,
+    Branch, CalledEntry, DisplayBoard, EventKind, Id, QueueStatus, Ticket, TicketEvent,
+    TicketStatus,
 };
 use crate::metrics::Metrics;
 use crate::store::tickets::IssueArgs;
@@ -29,6 +30,8 @@ pub enum QueueError {
     UnknownCounter { branch: String, counter: String },
     #[error("counter {counter} has no current ticket")]
     NoCurrentTicket { counter: String },
+    #[error("no ticket {number} is waiting today in a service of counter {counter}")]
+    NotWaiting { number: String, counter: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -68,6 +71,15 @@ pub struct IssueTicket {
 #[rtype(result = "QueueResult<Option<Ticket>>")]
 pub struct CallNext {
     pub counter: Id,
+}
+
+/// Finish the counter's current ticket as served, then call the waiting
+/// ticket with this printed number (`A042`).
+#[derive(Message)]
+#[rtype(result = "QueueResult<Ticket>")]
+pub struct CallNumber {
+    pub counter: Id,
+    pub number: String,
 }
 
 /// Announce the counter's current ticket again.
@@ -164,15 +176,54 @@ impl Handler<CallNext> for TicketQueue {
                 .ok_or_else(|| unknown_counter(&branch, &msg.counter))?;
             let row = ordered_row(&counter.services);
             let events = store.call(&branch.id, &counter.id, &row).await?;
-            let called = events
-                .into_iter()
-                .last()
-                .filter(|e| e.kind == EventKind::TicketCalled)
-                .map(|e| e.ticket(branch.id.as_str()));
-            if called.is_some() {
-                metrics.ticket_called(branch.id.as_str());
-            }
-            Ok(called)
+            Ok(called_ticket(&branch, &metrics, events))
+        })
+    }
+}
+
+/// The ticket a call script called (its last event, when that is
+/// `ticket-called`), counted in the metrics.
+fn called_ticket(branch: &Branch, metrics: &Metrics, events: Vec<TicketEvent>) -> Option<Ticket> {
+    let called = events
+        .into_iter()
+        .last()
+        .filter(|e| e.kind == EventKind::TicketCalled)
+        .map(|e| e.ticket(branch.id.as_str()));
+    if called.is_some() {
+        metrics.ticket_called(branch.id.as_str());
+    }
+    called
+}
+
+impl Handler<CallNumber> for TicketQueue {
+    type Result = ResponseFuture<QueueResult<Ticket>>;
+
+    fn handle(&mut self, msg: CallNumber, _: &mut Context<Self>) -> Self::Result {
+        let (branch, store, metrics) = (
+            self.branch.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        );
+        Box::pin(async move {
+            let counter = branch
+                .counter(msg.counter.as_str())
+                .ok_or_else(|| unknown_counter(&branch, &msg.counter))?;
+            let services: Vec<&str> = counter
+                .services
+                .iter()
+                .map(|e| e.service.as_str())
+                .collect();
+            let offset = utc_offset_s(branch.tz(), Utc::now());
+            let events = store
+                .call_number(&branch.id, &counter.id, &msg.number, offset, &services)
+                .await?
+                .ok_or_else(|| QueueError::NotWaiting {
+                    number: msg.number.clone(),
+                    counter: counter.id.to_string(),
+                })?;
+            called_ticket(&branch, &metrics, events).ok_or_else(|| {
+                QueueError::Store(StoreError::Corrupt("call by number without a call".into()))
+            })
         })
     }
 }
@@ -271,7 +322,8 @@ impl Handler<GetDisplay> for TicketQueue {
                 .display(&branch.id)
                 .await?
                 .into_iter()
-                .map(|(number, counter, announced_ms)| CalledEntry {
+                .map(|(number, counter, announced_ms, id)| CalledEntry {
+                    id,
                     number,
                     counter,
                     called_at: from_ms(announced_ms),

@@ -82,7 +82,7 @@ pub struct Counter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixEntry {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub service: Id,
     pub priority: u32,
 }
@@ -91,13 +91,22 @@ pub struct MatrixEntry {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BranchInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    /// An IANA time zone (the document lists them).
     #[serde(default = "default_timezone")]
+    #[schema(example = "Europe/Lisbon")]
     pub timezone: String,
+    /// The slave group that serves the branch; empty or absent: the master group.
     #[serde(default)]
+    #[schema(pattern = "^([a-z0-9][a-z0-9-]{0,62})?$")]
     pub group: Option<String>,
     /// HH:MM or HH:MM:SS in the branch's time zone; default 00:00.
     #[serde(default)]
+    #[schema(
+        pattern = "^([01]?[0-9]|2[0-3]):[0-5]?[0-9](:([0-5]?[0-9]|60))?$",
+        example = "18:30"
+    )]
     pub close_time: Option<String>,
 }
 
@@ -109,13 +118,21 @@ fn default_timezone() -> String {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    #[schema(pattern = "^[A-Z]{1,2}$", example = "A")]
     pub prefix: String,
+    /// Default 600.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 86400)]
     pub target_wait_s: Option<u32>,
+    /// Default 1; at most `last`.
     #[serde(default)]
+    #[schema(maximum = 999999)]
     pub first: Option<u32>,
+    /// Default 999.
     #[serde(default)]
+    #[schema(maximum = 999999)]
     pub last: Option<u32>,
 }
 
@@ -123,8 +140,11 @@ pub struct ServiceInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CounterInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
+    /// The matrix row: each service of the branch at most once.
     #[serde(default)]
+    #[schema(max_items = 64)]
     pub services: Vec<MatrixEntry>,
 }
 

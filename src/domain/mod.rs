@@ -2,7 +2,8 @@
 //!
 //! This module owns identifiers, the configuration documents (branches,
 //! services, counters and their matrix rows), ticket numbering and business
-//! days, media paths, manifests and playlists, the matrix rule and the waiting-time estimate. It does no I/O and
+//! days, the matrix rule, the waiting-time estimate, the keys of customers'
+//! ticket links, and media paths, manifests and playlists. It does no I/O and
 //! never reads a clock: every instant is passed in. It must not import actix,
 //! redis or tokio, so all of it is tested without a running server.
 
@@ -10,6 +11,7 @@ pub mod close;
 pub mod config;
 pub mod estimate;
 pub mod ids;
+pub mod link;
 pub mod matrix;
 pub mod media;
 pub mod ticket;

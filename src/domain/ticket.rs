@@ -61,6 +61,9 @@ pub struct QueueStatus {
 /// One line of a display board.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CalledEntry {
+    /// The ticket's id (an addition to API.md: a counter page finds its
+    /// current ticket from it).
+    pub id: String,
     pub number: String,
     pub counter: String,
     /// When it was last announced (called or recalled).
@@ -200,6 +203,17 @@ pub fn format_number(prefix: &str, sequence: u32, last: u32) -> String {
     format!("{prefix}{sequence:0width$}")
 }
 
+/// Whether `number` has the shape [`format_number`] gives: a prefix of one
+/// or two capital letters and 1 to 10 digits. Checked before a counter asks
+/// for a ticket by number, so a typo is a clear 400, not a search.
+pub fn is_ticket_number(number: &str) -> bool {
+    let letters = number.bytes().take_while(u8::is_ascii_uppercase).count();
+    let digits = &number.as_bytes()[letters..];
+    (1..=2).contains(&letters)
+        && (1..=10).contains(&digits.len())
+        && digits.iter().all(u8::is_ascii_digit)
+}
+
 /// The business day of an instant: days since 1970-01-01 in local time,
 /// given the zone's UTC offset at that instant.
 pub fn business_day(epoch_s: i64, utc_offset_s: i32) -> i64 {
@@ -236,6 +250,32 @@ mod tests {
                 kind
             );
         }
+    }
+
+    #[test]
+    fn ticket_numbers_have_the_printed_shape() {
+        for ok in ["A042", "AB1", "Z0000000001", "A999"] {
+            assert!(is_ticket_number(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "A",
+            "042",
+            "a042",
+            "ABC1",
+            "A04 2",
+            "A-1",
+            "A00000000001",
+            "Á1",
+        ] {
+            assert!(!is_ticket_number(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formatted_numbers_are_ticket_numbers() {
+        assert!(is_ticket_number(&format_number("A", 7, 999)));
+        assert!(is_ticket_number(&format_number("BC", 1, 9)));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::auth::{AdminRole, Authorized};
 use super::error::{ApiError, ErrorBody};
+use super::openapi::{BadInput, BodyErrors, MasterOnly, TokenErrors, Unavailable};
 use super::AppState;
 use crate::actors::config_view::LoadNow;
 use crate::domain::config::{BranchInput, CounterInput, ServiceInput};
@@ -64,7 +65,7 @@ pub(super) fn changed(version: u64, branch: Option<Branch>) -> Result<Branch, Ap
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = [Branch]), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = [Branch]), TokenErrors, MasterOnly, Unavailable))]
 #[get("/api/v1/admin/branches")]
 async fn list_branches(
     _: Authorized<AdminRole>,
@@ -76,8 +77,8 @@ async fn list_branches(
     Ok(HttpResponse::Ok().json(branches))
 }
 
-#[utoipa::path(tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Branch), (status = 404, body = ErrorBody)))]
+#[utoipa::path(tag = "admin", operation_id = "admin_get_branch", security(("bearer" = [])),
+    responses((status = 200, body = Branch), (status = 404, body = ErrorBody, description = "no such branch"), TokenErrors, BadInput, MasterOnly, Unavailable))]
 #[get("/api/v1/admin/branches/{branch}")]
 async fn get_branch(
     _: Authorized<AdminRole>,
@@ -95,7 +96,7 @@ async fn get_branch(
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])), request_body = BranchInput,
-    responses((status = 200, body = Versioned<Branch>), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Versioned<Branch>), TokenErrors, BodyErrors, MasterOnly, Unavailable))]
 #[put("/api/v1/admin/branches/{branch}")]
 async fn put_branch(
     _: Authorized<AdminRole>,
@@ -120,7 +121,7 @@ async fn put_branch(
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Version), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Version), (status = 404, body = ErrorBody, description = "no such branch"), TokenErrors, BadInput, MasterOnly, Unavailable))]
 #[delete("/api/v1/admin/branches/{branch}")]
 async fn delete_branch(
     _: Authorized<AdminRole>,
@@ -137,7 +138,7 @@ async fn delete_branch(
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])), request_body = ServiceInput,
-    responses((status = 200, body = Versioned<Service>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Versioned<Service>), (status = 404, body = ErrorBody, description = "no such branch"), TokenErrors, BodyErrors, MasterOnly, Unavailable))]
 #[put("/api/v1/admin/branches/{branch}/services/{service}")]
 async fn put_service(
     _: Authorized<AdminRole>,
@@ -162,7 +163,7 @@ async fn put_service(
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Version), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Version), (status = 404, body = ErrorBody, description = "no such branch or service"), TokenErrors, BadInput, MasterOnly, Unavailable))]
 #[delete("/api/v1/admin/branches/{branch}/services/{service}")]
 async fn delete_service(
     _: Authorized<AdminRole>,
@@ -184,7 +185,7 @@ async fn delete_service(
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])), request_body = CounterInput,
-    responses((status = 200, body = Versioned<Counter>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Versioned<Counter>), (status = 404, body = ErrorBody, description = "no such branch"), TokenErrors, BodyErrors, MasterOnly, Unavailable))]
 #[put("/api/v1/admin/branches/{branch}/counters/{counter}")]
 async fn put_counter(
     _: Authorized<AdminRole>,
@@ -209,7 +210,7 @@ async fn put_counter(
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Version), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Version), (status = 404, body = ErrorBody, description = "no such branch or counter"), TokenErrors, BadInput, MasterOnly, Unavailable))]
 #[delete("/api/v1/admin/branches/{branch}/counters/{counter}")]
 async fn delete_counter(
     _: Authorized<AdminRole>,
@@ -230,7 +231,8 @@ async fn delete_counter(
     Ok(HttpResponse::Ok().json(Version { version }))
 }
 
-#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Version)))]
+#[utoipa::path(tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Version), TokenErrors, MasterOnly, Unavailable))]
 #[get("/api/v1/admin/config/version")]
 async fn config_version(
     _: Authorized<AdminRole>,

@@ -47,17 +47,24 @@ impl Tokens {
             (&auth.peer_tokens, TokenRole::Peer),
         ] {
             for token in tokens {
-                map.insert(token.clone(), role);
+                map.insert(token.expose().to_owned(), role);
             }
         }
         Tokens(map)
     }
 
     fn role_of(&self, req: &HttpRequest) -> Option<TokenRole> {
-        let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
-        let token = header.to_str().ok()?.strip_prefix("Bearer ")?.trim();
-        self.0.get(token).copied()
+        self.0.get(bearer_token(req)?).copied()
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is
+/// case-insensitive (RFC 9110 11.1).
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    let (scheme, token) = header.to_str().ok()?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A role an endpoint requires.
@@ -84,15 +91,20 @@ impl<R: Required> FromRequest for Authorized<R> {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = match req.app_data::<web::Data<AppState>>() {
-            None => Err(ApiError::Internal("application state missing".into())),
-            Some(state) => match state.tokens.role_of(req) {
-                None => Err(ApiError::Unauthorized),
-                Some(role) if role.allows(R::ROLE) => Ok(Authorized(PhantomData)),
-                Some(_) => Err(ApiError::Forbidden),
-            },
-        };
-        ready(result)
+        ready(authorize::<R>(req))
+    }
+}
+
+/// The check [`Authorized`] makes, for handlers that need a token only on
+/// some paths (a ticket read with its link key needs none).
+pub fn authorize<R: Required>(req: &HttpRequest) -> Result<Authorized<R>, ApiError> {
+    match req.app_data::<web::Data<AppState>>() {
+        None => Err(ApiError::Internal("application state missing".into())),
+        Some(state) => match state.tokens.role_of(req) {
+            None => Err(ApiError::Unauthorized),
+            Some(role) if role.allows(R::ROLE) => Ok(Authorized(PhantomData)),
+            Some(_) => Err(ApiError::Forbidden),
+        },
     }
 }
 

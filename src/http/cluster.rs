@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::auth::{AdminRole, Authorized, DisplayRole};
 use super::error::{ApiError, ErrorBody};
+use super::openapi::{TokenErrors, Unavailable};
 use super::AppState;
 use crate::actors::media_handle::MediaProgress;
 use crate::actors::membership::EXPIRY;
@@ -61,7 +62,8 @@ pub struct FenceCheck {
     pub epoch: u64,
 }
 
-#[utoipa::path(tag = "cluster", security(("bearer" = [])), responses((status = 200, body = ClusterView)))]
+#[utoipa::path(tag = "cluster", security(("bearer" = [])),
+    responses((status = 200, body = ClusterView), TokenErrors, Unavailable))]
 #[get("/api/v1/cluster")]
 async fn cluster(
     _: Authorized<DisplayRole>,
@@ -110,7 +112,7 @@ async fn upstream(state: &AppState) -> Result<UpstreamView, ApiError> {
 }
 
 #[utoipa::path(tag = "cluster", security(("bearer" = [])),
-    responses((status = 200, body = FenceCheck), (status = 409, body = ErrorBody, description = "fenced: a newer epoch exists")))]
+    responses((status = 200, body = FenceCheck), (status = 409, body = ErrorBody, description = "fenced: a newer epoch exists"), TokenErrors, Unavailable))]
 #[post("/api/v1/cluster/fence-check")]
 async fn fence_check(
     _: Authorized<AdminRole>,

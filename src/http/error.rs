@@ -7,7 +7,8 @@
 //! catch-all arm, so a new error variant cannot compile until someone decides
 //! its status.
 
-use actix_web::http::StatusCode;
+use actix_web::error::PayloadError;
+use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -55,12 +56,22 @@ pub enum ApiError {
     NotFound,
     #[error("{0}")]
     NoCurrentTicket(String),
+    #[error("{0}")]
+    NotWaiting(String),
     #[error("this node serves a mirror of the configuration; administer it on the master group")]
     ReadOnlyReplica,
     #[error("the body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("send the body as application/json")]
     UnsupportedMediaType,
+    #[error("compressed request bodies are not accepted; send the body without Content-Encoding")]
+    CompressedBody,
+    #[error("this path does not answer this method; it answers {0}")]
+    MethodNotAllowed(String),
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    #[error("this token holds {0} event streams already; close one first")]
+    TooManyStreams(usize),
     #[error("fenced: this node holds epoch {held}, the group is at epoch {current}")]
     Fenced { held: u64, current: u64 },
     #[error("the configuration was changed concurrently too often; try again")]
@@ -113,9 +124,17 @@ impl ApiError {
             InsufficientStorage => (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage"),
             NotFound => (StatusCode::NOT_FOUND, "not-found"),
             NoCurrentTicket(_) => (StatusCode::CONFLICT, "no-current-ticket"),
+            NotWaiting(_) => (StatusCode::CONFLICT, "not-waiting"),
             ReadOnlyReplica => (StatusCode::CONFLICT, "read-only-replica"),
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+            CompressedBody => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-content-encoding",
+            ),
+            MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
+            BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
+            TooManyStreams(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-streams"),
             Fenced { .. } => (StatusCode::CONFLICT, "fenced"),
             WriteContention(_) => (StatusCode::CONFLICT, "write-contention"),
             NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
@@ -143,7 +162,26 @@ impl ResponseError for ApiError {
                 tracing::warn!(code, %causes, "request refused for now");
             }
         }
-        HttpResponse::build(status).json(ErrorBody {
+        let mut response = HttpResponse::build(status);
+        match self {
+            // RFC 9110 11.6.1 and RFC 6750 3: say which scheme is expected.
+            ApiError::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="turnus""#));
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                response.insert_header((header::ALLOW, allow.as_str()));
+            }
+            // RFC 7694 3: the encodings this server accepts.
+            ApiError::CompressedBody => {
+                response.insert_header((header::ACCEPT_ENCODING, "identity"));
+            }
+            // The rest of the body may still be on its way: do not read it.
+            ApiError::BodyTimeout => {
+                response.force_close();
+            }
+            _ => {}
+        }
+        response.json(ErrorBody {
             error: ErrorDetail {
                 code,
                 message: self.to_string(),
@@ -176,6 +214,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<PayloadError> for ApiError {
+    /// For handlers that read a raw body: the edge's body deadline shows
+    /// here as `TimedOut`.
+    fn from(e: PayloadError) -> Self {
+        match e {
+            PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                ApiError::BodyTimeout
+            }
+            PayloadError::Overflow => ApiError::InvalidBody("the body is too large".into()),
+            other => ApiError::InvalidBody(other.to_string()),
+        }
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
@@ -193,6 +245,7 @@ impl From<QueueError> for ApiError {
             QueueError::UnknownService { .. } => ApiError::UnknownService(e.to_string()),
             QueueError::UnknownCounter { .. } => ApiError::UnknownCounter(e.to_string()),
             QueueError::NoCurrentTicket { .. } => ApiError::NoCurrentTicket(e.to_string()),
+            QueueError::NotWaiting { .. } => ApiError::NotWaiting(e.to_string()),
             QueueError::Store(store) => store.into(),
         }
     }

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{AdminRole, Authorized, PeerRole};
 use super::error::{ApiError, ErrorBody};
 use super::files::{respond, span, Follow};
+use super::openapi::{BadInput, BodyErrors, MasterOnly, TokenErrors};
 use super::AppState;
 use crate::domain::media::{content_type, is_blob_id, Manifest, ManifestEntry, MediaPath};
 
@@ -60,8 +61,7 @@ fn io_error(what: &str, e: std::io::Error) -> ApiError {
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = Manifest), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Manifest), TokenErrors, MasterOnly))]
 #[get("/api/v1/admin/media")]
 async fn list_media(
     _: Authorized<AdminRole>,
@@ -73,10 +73,8 @@ async fn list_media(
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
     params(("path" = String, Path, description = "media path; no '..', '.', empty segments, '%', '\\' or control characters", pattern = r"^[^/.%\\][^%\\]*$")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, body = Stored), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 507, body = ErrorBody, description = "not enough free disk space")))]
+    responses((status = 200, body = Stored), TokenErrors, BodyErrors, MasterOnly,
+        (status = 507, body = ErrorBody, description = "not enough free disk space (`insufficient-storage`)")))]
 #[put("/api/v1/admin/media/{path:.*}")]
 async fn put_media(
     _: Authorized<AdminRole>,
@@ -125,9 +123,8 @@ async fn put_media(
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
     params(("path" = String, Path, pattern = r"^[^/.%\\][^%\\]*$")),
-    responses((status = 200, body = MediaVersion), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = MediaVersion), TokenErrors, BadInput, MasterOnly,
+        (status = 404, body = ErrorBody, description = "no such file (`unknown-media`)")))]
 #[delete("/api/v1/admin/media/{path:.*}")]
 async fn delete_media(
     _: Authorized<AdminRole>,
@@ -153,8 +150,9 @@ async fn delete_media(
     responses((status = 200, description = "the file (ETag: its sha256)", content_type = "application/octet-stream"),
         (status = 206, description = "the requested range"),
         (status = 304, description = "If-None-Match matched"),
-        (status = 404, body = ErrorBody, description = "unknown, not complete on this node, or not a valid media path"),
-        (status = 416, body = ErrorBody)))]
+        (status = 400, description = "a request the HTTP layer cannot parse (an invalid media path is 404)"),
+        (status = 404, body = ErrorBody, description = "unknown, not complete on this node, or not a valid media path (`unknown-media`)"),
+        (status = 416, body = ErrorBody, description = "`range-not-satisfiable`")))]
 // HEAD too: players and caches ask for size and ETag without the body
 // (actix sends no body for HEAD).
 #[route("/media/{path:.*}", method = "GET", method = "HEAD")]
@@ -192,8 +190,7 @@ async fn serve_media(
 }
 
 #[utoipa::path(tag = "peer", security(("bearer" = [])),
-    responses((status = 200, body = Manifest), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Manifest), TokenErrors, MasterOnly))]
 #[get("/api/v1/mirror/media/manifest")]
 async fn mirror_manifest(
     _: Authorized<PeerRole>,
@@ -214,10 +211,9 @@ pub struct BlobQuery {
 #[utoipa::path(tag = "peer", security(("bearer" = [])),
     params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$"), BlobQuery),
     responses((status = 200, description = "the blob", content_type = "application/octet-stream"),
-        (status = 206, description = "the requested range"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 416, body = ErrorBody)))]
+        (status = 206, description = "the requested range"), TokenErrors, BadInput,
+        (status = 404, body = ErrorBody, description = "not on this node (`unknown-media`)"),
+        (status = 416, body = ErrorBody, description = "`range-not-satisfiable`")))]
 #[get("/api/v1/mirror/media/blobs/{sha256}")]
 async fn mirror_blob(
     _: Authorized<PeerRole>,

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Authorized, PeerRole};
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
+use super::openapi::{BadInput, MasterOnly, TokenErrors, Unavailable};
 use super::AppState;
 use crate::domain::{Branch, Id};
 
@@ -29,6 +30,7 @@ pub struct MirrorQuery {
     since: u64,
     /// How long to wait for a newer version (0–30 s).
     #[serde(default)]
+    #[param(maximum = 30)]
     wait_s: u64,
 }
 
@@ -40,8 +42,7 @@ pub struct GroupConfig<'a> {
 }
 
 #[utoipa::path(tag = "peer", security(("bearer" = [])), params(MirrorQuery),
-    responses((status = 200, body = GroupConfig), (status = 304, description = "nothing newer within wait_s"),
-        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = GroupConfig), (status = 304, description = "nothing newer within wait_s"), TokenErrors, BadInput, MasterOnly, Unavailable))]
 #[get("/api/v1/mirror/config")]
 async fn mirror_config(
     _: Authorized<PeerRole>,

@@ -17,8 +17,10 @@ pub mod mirror;
 pub mod openapi;
 pub mod ops;
 pub mod players;
+pub mod ticket_link;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::Addr;
 use actix_web::error::JsonPayloadError;
@@ -30,7 +32,7 @@ use crate::actors::{
 use crate::domain::config::ConfigSnapshot;
 use crate::domain::Id;
 use crate::metrics::Metrics;
-use crate::settings::{MediaSettings, NodeRole};
+use crate::settings::{HttpSettings, MediaSettings, NodeRole};
 use crate::store::Store;
 pub use auth::Tokens;
 pub use error::ApiError;
@@ -50,6 +52,32 @@ pub struct AppState {
     pub leader: LeaderStatus,
     pub media: MediaHandle,
     pub media_settings: MediaSettings,
+    pub edge: EdgeLimits,
+    pub links: ticket_link::TicketLinks,
+}
+
+/// The limits of the HTTP edge from `[http]`, shared by every worker.
+#[derive(Clone)]
+pub struct EdgeLimits {
+    pub body_deadline: middleware::BodyDeadline,
+    pub sse_heartbeat: Duration,
+    pub streams: events::StreamSlots,
+}
+
+impl EdgeLimits {
+    pub fn new(http: &HttpSettings, metrics: &Metrics) -> EdgeLimits {
+        EdgeLimits {
+            body_deadline: middleware::BodyDeadline {
+                timeout: Duration::from_millis(http.body_timeout_ms),
+                min_bytes_per_s: http.body_min_bytes_per_s,
+            },
+            sse_heartbeat: Duration::from_millis(http.sse_heartbeat_ms),
+            streams: events::StreamSlots::new(
+                http.max_streams_per_token,
+                metrics.event_streams.clone(),
+            ),
+        }
+    }
 }
 
 impl AppState {
@@ -107,6 +135,7 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                     ApiError::InvalidBody(e.to_string())
                 }
                 JsonPayloadError::Deserialize(e) => ApiError::InvalidJson(e.to_string()),
+                JsonPayloadError::Payload(payload) => payload.into(),
                 other => ApiError::InvalidJson(other.to_string()),
             };
             api.into()
@@ -132,7 +161,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     players::configure(cfg);
 }
 
-/// The answer to an unknown path.
-pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+/// The answer to a request no route took: 405 with `Allow` when the path
+/// is one of the API's and only the method is wrong, else 404.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    match openapi::allowed_methods(req.path()) {
+        Some(allow) => Err(ApiError::MethodNotAllowed(allow.to_owned())),
+        None => Err(ApiError::NotFound),
+    }
 }

@@ -1,6 +1,7 @@
 //! Operational endpoints without a token: `/healthz`, `/readyz`, `/metrics`.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -8,7 +9,7 @@ use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::actors::ticket_queue::GetQueues;
 use crate::domain::Id;
-use crate::metrics::{BranchLabels, QueueLabels};
+use crate::metrics::{BranchLabels, Format, QueueLabels};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
@@ -40,13 +41,19 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 
-#[utoipa::path(tag = "ops", responses((status = 200, content_type = "text/plain", description = "Prometheus text format")))]
+#[utoipa::path(tag = "ops", responses((status = 200, content_type = "text/plain",
+    description = "Prometheus text format 0.0.4; OpenMetrics 1.0.0 when `Accept` names application/openmetrics-text")))]
 #[get("/metrics")]
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     refresh_gauges(&state).await;
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.encode())
+        .content_type(format.content_type())
+        .body(state.metrics.encode(format))
 }
 
 /// Gauges that mirror Redis are read at scrape time; a failure leaves the

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::admin::{changed, unknown_branch, update, Version, Versioned};
 use super::auth::{AdminRole, Authorized, DisplayRole};
 use super::error::{ApiError, ErrorBody};
+use super::openapi::{BadInput, BodyErrors, MasterOnly, TokenErrors, Unavailable};
 use super::AppState;
 use crate::domain::media::{Player, PlayerInput, Window};
 use crate::domain::Id;
@@ -28,9 +29,8 @@ fn unknown_player(branch: &Id, player: &Id) -> ApiError {
 #[utoipa::path(tag = "admin", security(("bearer" = [])), request_body = PlayerInput,
     params(("branch" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
         ("player" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")),
-    responses((status = 200, body = Versioned<Player>), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Versioned<Player>), TokenErrors, BodyErrors, MasterOnly, Unavailable,
+        (status = 404, body = ErrorBody, description = "no such branch")))]
 #[put("/api/v1/admin/branches/{branch}/players/{player}")]
 async fn put_player(
     _: Authorized<AdminRole>,
@@ -57,9 +57,8 @@ async fn put_player(
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
     params(("branch" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
         ("player" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")),
-    responses((status = 200, body = Version), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Version), TokenErrors, BadInput, MasterOnly, Unavailable,
+        (status = 404, body = ErrorBody, description = "no such branch or player")))]
 #[delete("/api/v1/admin/branches/{branch}/players/{player}")]
 async fn delete_player(
     _: Authorized<AdminRole>,
@@ -105,9 +104,8 @@ pub struct PlayItem {
 #[utoipa::path(tag = "branch", security(("bearer" = [])),
     params(("branch" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
         ("player" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")),
-    responses((status = 200, body = PlayerView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = PlayerView), TokenErrors, BadInput, Unavailable,
+        (status = 404, body = ErrorBody, description = "branch not served here, or no such player")))]
 #[get("/api/v1/branches/{branch}/players/{player}")]
 async fn get_player(
     _: Authorized<DisplayRole>,

@@ -34,6 +34,7 @@
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
 //! | `media-manifest` | string | slave: the media manifest the group wants (JSON) |
 //! | `media-version` | string | slave: its version (sha256) |
+//! | `link-secret` | string | HMAC secret of customers' ticket links (hex; set once, NX) |
 
 use crate::domain::Id;
 
@@ -45,6 +46,11 @@ pub fn branch_prefix(branch: &Id) -> String {
 /// `turnus:g:{<group>}:`, the prefix scripts on a group get as `KEYS[1]`.
 pub fn group_prefix(group: &Id) -> String {
     format!("turnus:g:{{{group}}}:")
+}
+
+/// The group's secret for customers' ticket links (`domain::link`).
+pub fn group_link_secret(group: &Id) -> String {
+    format!("{}link-secret", group_prefix(group))
 }
 
 /// The branch's outbox stream.

@@ -11,6 +11,7 @@ pub mod config;
 pub mod embedded;
 pub mod fenced;
 pub mod keys;
+pub mod links;
 pub mod media;
 pub mod mirror;
 pub mod scripts;

@@ -78,6 +78,7 @@ macro_rules! script {
 
 const ISSUE: ScriptDef = script!("issue", Branch, Open);
 const CALL: ScriptDef = script!("call", Branch, Open);
+const CALL_NUMBER: ScriptDef = script!("call_number", Branch, Open);
 const FINISH: ScriptDef = script!("finish", Branch, Open);
 const RECALL: ScriptDef = script!("recall", Branch, Open);
 const TRANSFER: ScriptDef = script!("transfer", Branch, Open);
@@ -100,9 +101,10 @@ const UPSTREAM_STATUS: ScriptDef = script!("upstream_status", Group, Fenced);
 const MEDIA_SWAP: ScriptDef = script!("media_swap", Group, Fenced);
 
 /// Every script, for lookup by name.
-const ALL: [&ScriptDef; 22] = [
+const ALL: [&ScriptDef; 23] = [
     &ISSUE,
     &CALL,
+    &CALL_NUMBER,
     &FINISH,
     &RECALL,
     &TRANSFER,
@@ -179,6 +181,7 @@ pub fn script_source(name: &str) -> Option<String> {
 pub(crate) struct Scripts {
     pub issue: Script,
     pub call: Script,
+    pub call_number: Script,
     pub finish: Script,
     pub recall: Script,
     pub transfer: Script,
@@ -206,6 +209,7 @@ impl Scripts {
         Scripts {
             issue: ISSUE.script(),
             call: CALL.script(),
+            call_number: CALL_NUMBER.script(),
             finish: FINISH.script(),
             recall: RECALL.script(),
             transfer: TRANSFER.script(),

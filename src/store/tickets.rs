@@ -113,6 +113,40 @@ impl Store {
             .collect()
     }
 
+    /// Calls the waiting ticket with this printed number (issued today, in
+    /// one of `services`), after finishing the counter's current ticket as
+    /// served. `None`, with nothing changed, when no such ticket waits.
+    /// Returns the events in order; the last one is `ticket-called`.
+    pub async fn call_number(
+        &self,
+        branch: &Id,
+        counter: &Id,
+        number: &str,
+        utc_offset_s: i32,
+        services: &[&str],
+    ) -> StoreResult<Option<Vec<TicketEvent>>> {
+        let mut conn = self.conn();
+        let mut invocation = self.scripts().call_number.key(keys::branch_prefix(branch));
+        invocation
+            .arg(counter.as_str())
+            .arg(number)
+            .arg(utc_offset_s);
+        for service in services {
+            invocation.arg(*service);
+        }
+        let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        match reply.split_first() {
+            Some((status, events)) if status == "ok" => Ok(Some(
+                events
+                    .iter()
+                    .map(|e| serde_json::from_str(e).map_err(StoreError::from))
+                    .collect::<StoreResult<_>>()?,
+            )),
+            Some((status, _)) if status == "not-waiting" => Ok(None),
+            _ => Err(StoreError::Corrupt(format!("unexpected reply {reply:?}"))),
+        }
+    }
+
     /// Ends the counter's current ticket; `None` when it has none.
     pub async fn finish(
         &self,
@@ -230,8 +264,9 @@ impl Store {
         Ok((heads, QueueContext::new(now_ms, times, seen)))
     }
 
-    /// The latest calls, newest first: (number, counter, announced at ms).
-    pub async fn display(&self, branch: &Id) -> StoreResult<Vec<(String, String, i64)>> {
+    /// The latest calls, newest first: (number, counter, announced at ms,
+    /// ticket id).
+    pub async fn display(&self, branch: &Id) -> StoreResult<Vec<(String, String, i64, String)>> {
         let mut conn = self.conn();
         let flat: Vec<String> = self
             .scripts()
@@ -240,9 +275,16 @@ impl Store {
             .invoke_async(&mut conn)
             .await?;
         Ok(flat
-            .chunks(3)
-            .filter(|c| c.len() == 3)
-            .map(|c| (c[0].clone(), c[1].clone(), c[2].parse().unwrap_or(0)))
+            .chunks(4)
+            .filter(|c| c.len() == 4)
+            .map(|c| {
+                (
+                    c[0].clone(),
+                    c[1].clone(),
+                    c[2].parse().unwrap_or(0),
+                    c[3].clone(),
+                )
+            })
             .collect())
     }
 }

@@ -9,12 +9,17 @@
 //!   their Rust reference models (numbering, business day, matrix, average).
 //! - `concurrency`: two nodes, many kiosks and counters on one Redis.
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
+//! - `edge`: the audit's findings about the HTTP edge and the process
+//!   (issue 8): limits, methods, auth headers, OpenAPI against answers,
+//!   metrics format, configuration errors, port in use, event streams.
 //! - `lifecycle`: SIGTERM, SIGSTOP and SIGCONT of a node process.
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
 //!   and the (ignored) failover benchmark.
 //! - `media`: the media library on a master (in-process), and its mirror
 //!   to a slave group with real processes, files and faults.
+//! - `pages`: the web pages in a real headless Chromium (flows, recovery,
+//!   accessibility) and the (ignored) screenshots.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
 //!   fencing of a deposed slave leader; the mirror-lag benchmark.
 
@@ -22,9 +27,11 @@ mod api;
 mod cluster;
 mod concurrency;
 mod durability;
+mod edge;
 mod errors;
 mod lifecycle;
 mod media;
+mod pages;
 mod readiness;
 mod rules;
 mod slave;

@@ -8,7 +8,9 @@
 //! - the matrix choice: priorities, ties by issue time (including equal
 //!   issue times), and transfers keeping their place (`domain::matrix`);
 //! - the moving average of service times the estimate uses
-//!   (`domain::estimate::ewma`).
+//!   (`domain::estimate::ewma`);
+//! - calling by number: only a ticket of the same business day
+//!   (`domain::ticket::business_day`) and of the counter's services.
 //!
 //! The scripts are the production text with only the clock swapped for one
 //! that takes "now" as an extra argument (`ScriptRunner`).
@@ -332,4 +334,61 @@ fn the_service_time_average_matches_the_reference() {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Calling by number takes a waiting ticket only on the business day it was
+/// issued (the day `call_number.lua` computes must be the one `issue.lua`
+/// stored, by `domain::ticket::business_day`), and only in the counter's
+/// services.
+#[test]
+fn call_by_number_takes_only_todays_ticket_of_the_counters_services() {
+    let redis = RedisServer::start();
+    let scripts = RefCell::new(ScriptRunner::connect(&redis));
+    // A call from a moment before the issue (clock skew is not the point)
+    // up to two days later, around local midnights.
+    let strategy = (issue_times(), 0i64..2 * 86_400_000_000, any::<bool>());
+    runner()
+        .run(&strategy, |((zone, issued, _), later_us, in_row)| {
+            let mut scripts = scripts.borrow_mut();
+            let branch = scripts.fresh_branch();
+            let issued_us = issued.timestamp_micros();
+            let offset = utc_offset_s(zone, issued);
+            let args = ["s", "A", "1", "999", &offset.to_string()].map(str::to_owned);
+            let (event, _, _, _): (String, i64, Vec<String>, Vec<String>) =
+                scripts.run("issue", &branch, &args, issued_us);
+            let event: Value = serde_json::from_str(&event).expect("event JSON");
+            let number = event["number"].as_str().expect("number").to_owned();
+
+            let call_us = issued_us + later_us;
+            let call_at = DateTime::from_timestamp_micros(call_us).expect("in range");
+            let call_offset = utc_offset_s(zone, call_at);
+            let service = if in_row { "s" } else { "other" };
+            let args = ["c1", &number, &call_offset.to_string(), service].map(str::to_owned);
+            let reply: Vec<String> = scripts.run("call_number", &branch, &args, call_us);
+
+            let same_day = business_day(call_at.timestamp(), call_offset)
+                == business_day(issued.timestamp(), offset);
+            let expected = if same_day && in_row {
+                "ok"
+            } else {
+                "not-waiting"
+            };
+            prop_assert_eq!(
+                reply[0].as_str(),
+                expected,
+                "issued {} called {} in {}",
+                issued,
+                call_at,
+                zone
+            );
+            let status = scripts.ticket_field(&branch, "1", "status");
+            let expected_status = if expected == "ok" {
+                "called"
+            } else {
+                "waiting"
+            };
+            prop_assert_eq!(status.as_deref(), Some(expected_status));
+            Ok(())
+        })
+        .expect("call by number matches the business-day rule");
 }

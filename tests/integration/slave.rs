@@ -12,9 +12,12 @@
 //! - a deposed (paused) slave leader is fenced and mirroring goes on under
 //!   the new leader;
 //! - the master's long-poll endpoint itself (in-process);
+//! - `data_loss`: a master whose Redis lost data serves the lower version,
+//!   the slaves refuse it and mirror again once the master is ahead;
 //! - `lag::mirror_lag` (ignored): the propagation-lag benchmark,
 //!   `scripts/bench-mirror-lag.sh`.
 
+mod data_loss;
 mod lag;
 pub mod topology;
 

@@ -5,14 +5,7 @@
 local counter = ARGV[1]
 local at_ms = now_ms()
 local out = {}
-local current = P .. 'current'
-local cur = redis.call('HGET', current, counter)
-if cur then
-  local ev = finish_ticket(cur, 'served', 'ticket-served', at_ms)
-  if ev then table.insert(out, ev) end
-  redis.call('HDEL', current, counter)
-end
-redis.call('HSET', P .. 'seen', counter, at_ms)
+finish_current(counter, at_ms, out)
 
 local best_id, best_score, best_service, best_priority
 for i = 2, #ARGV, 2 do
@@ -28,11 +21,5 @@ for i = 2, #ARGV, 2 do
 end
 if not best_id then return out end
 
--- ZREM inside the same script as the ZRANGE: no other counter can take it.
-redis.call('ZREM', P .. 'q:' .. best_service, best_id)
-redis.call('HSET', P .. 't:' .. best_id, 'status', 'called', 'called_ms', at_ms,
-  'announced_ms', at_ms, 'counter', counter)
-redis.call('HSET', current, counter, best_id)
-show_on_display(best_id)
-table.insert(out, emit('ticket-called', ticket_table(best_id), at_ms))
+call_ticket(best_id, best_service, counter, at_ms, out)
 return out

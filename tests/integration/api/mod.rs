@@ -5,7 +5,9 @@
 //! - `tickets`: issuing, numbering, calling by the matrix rule, counter
 //!   actions, queues and the display board.
 //! - `live`: Server-Sent Events and the operational endpoints.
+//! - `by_number`: calling a ticket by its number; customers' ticket links.
 
 mod admin;
+mod by_number;
 mod live;
 mod tickets;

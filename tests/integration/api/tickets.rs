@@ -8,7 +8,7 @@ use crate::support::app::{spawn_app, TestApp};
 
 /// A branch like a bank's: `c1` calls cash before accounts, `c2` treats
 /// both alike, `c3` only calls loans.
-async fn bank() -> TestApp {
+pub(super) async fn bank() -> TestApp {
     let app = spawn_app().await;
     app.setup_branch(
         "main",

@@ -63,7 +63,7 @@ pub struct Topology {
     /// The master nodes' shared media library.
     media_dir: tempfile::TempDir,
     // Held until drop.
-    _master_redis: RedisServer,
+    pub master_redis: RedisServer,
     pub slave_redis: RedisServer,
 }
 
@@ -144,7 +144,7 @@ impl Topology {
             slave_configs,
             proxies,
             media_dir,
-            _master_redis: master_redis,
+            master_redis,
             slave_redis,
         }
     }

@@ -48,9 +48,14 @@ pub fn test_env(redis_url: &str) -> HashMap<String, String> {
 
 /// Builds and starts a node against a fresh Redis.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Like [`spawn_app`], with more `TURNUS__*` settings.
+pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
     let redis = RedisServer::start();
     let url = redis.url();
-    start(redis, &url).await
+    start_with(redis, &url, settings).await
 }
 
 /// Like [`spawn_app`], but the node reaches its Redis through a [`Proxy`]
@@ -63,6 +68,10 @@ pub async fn spawn_app_behind_proxy() -> (TestApp, Proxy) {
 }
 
 async fn start(redis: RedisServer, redis_url: &str) -> TestApp {
+    start_with(redis, redis_url, &[]).await
+}
+
+async fn start_with(redis: RedisServer, redis_url: &str, extra: &[(&str, &str)]) -> TestApp {
     init_logging();
     let media_dir = tempfile::tempdir().expect("a temp media library");
     let mut env = test_env(redis_url);
@@ -70,6 +79,7 @@ async fn start(redis: RedisServer, redis_url: &str) -> TestApp {
         "TURNUS__MEDIA__LIBRARY_DIR".to_owned(),
         media_dir.path().display().to_string(),
     );
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let settings = Settings::load(None, &env).expect("test settings load");
     let app = Application::build(settings, StartOptions::default())
         .await

@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod app;
+pub mod browser;
 pub mod cluster;
 pub mod process;
 pub mod proxy;
+pub mod raw;
 pub mod redis;
 pub mod scripts;
 pub mod sse;

@@ -236,6 +236,32 @@ impl Drop for NodeProcess {
     }
 }
 
+/// Runs the `turnus` binary to its end with only `PATH` and `env` set (for
+/// commands that exit: `config print`, a `serve` that must refuse to start).
+/// Killed after `within`.
+pub fn run_turnus(args: &[&str], env: &[(&str, &str)], within: Duration) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_turnus"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the turnus binary");
+    let deadline = Instant::now() + within;
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collect the output")
+}
+
 /// kill(2) on a pid.
 pub fn send_signal(pid: u32, signal: libc::c_int) {
     let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");

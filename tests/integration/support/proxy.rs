@@ -10,6 +10,8 @@
 //! - [`flip_byte_once`](Proxy::flip_byte_once): corrupts one byte of what
 //!   the target sends back, at a given offset into a connection, once (a
 //!   blob damaged on the wire).
+//! - [`retarget`](Proxy::retarget): forwards new connections to another
+//!   address, like a load balancer that moved a dead node's clients on.
 //!
 //! Runs on the tokio runtime of the test that starts it.
 
@@ -28,6 +30,7 @@ enum Mode {
 
 struct Shared {
     mode: Mode,
+    target: SocketAddr,
     /// Forwarding tasks (and held blackholed sockets): aborting one drops
     /// both of its sockets.
     connections: Vec<AbortHandle>,
@@ -53,11 +56,12 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy address");
         let shared = Arc::new(Mutex::new(Shared {
             mode: Mode::Forward,
+            target,
             connections: Vec::new(),
             flip_at: None,
             armings: 0,
         }));
-        let accept = tokio::spawn(accept_loop(listener, target, shared.clone())).abort_handle();
+        let accept = tokio::spawn(accept_loop(listener, shared.clone())).abort_handle();
         Proxy {
             addr,
             shared,
@@ -98,6 +102,13 @@ impl Proxy {
         shared.flip_at = Some((shared.armings, at));
     }
 
+    /// Sends new connections to `target`; existing ones are dropped.
+    #[allow(dead_code)] // for the page tests' load balancer
+    pub fn retarget(&self, target: SocketAddr) {
+        self.shared.lock().expect("proxy lock").target = target;
+        self.set_mode(Mode::Forward);
+    }
+
     fn set_mode(&self, mode: Mode) {
         let mut shared = self.shared.lock().expect("proxy lock");
         shared.mode = mode;
@@ -114,7 +125,7 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Mutex<Shared>>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Mutex<Shared>>) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;
@@ -131,7 +142,7 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Mute
                 state.connections.push(held.abort_handle());
             }
             Mode::Forward => {
-                let task = tokio::spawn(forward(client, target, shared.clone()));
+                let task = tokio::spawn(forward(client, state.target, shared.clone()));
                 state.connections.push(task.abort_handle());
             }
         }

@@ -65,6 +65,29 @@ impl EventReader {
         }
     }
 
+    /// Whether a heartbeat (a block that is only the empty comment `:`)
+    /// arrives within `within`; other blocks are skipped.
+    pub async fn heartbeat(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if block == ":\n\n" {
+                    return true;
+                }
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            match tokio::time::timeout(left, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self
+                    .buffer
+                    .push_str(std::str::from_utf8(&chunk).expect("UTF-8 events")),
+                Ok(Some(Err(_))) | Ok(None) | Err(_) => return false,
+            }
+        }
+    }
+
     /// The next event named `name` about ticket `id`, skipping others.
     pub async fn find(&mut self, name: &str, id: &str, within: Duration) -> Option<Ticket> {
         let deadline = Instant::now() + within;

@@ -69,3 +69,27 @@ local function queue_context(ticket_id, service)
   end
   return rank, redis.call('HGETALL', P .. 'service-time'), redis.call('HGETALL', P .. 'seen')
 end
+
+-- Finishes the counter's current ticket as served (if any) and notes when
+-- the counter last called; appends the events to out.
+local function finish_current(counter, at_ms, out)
+  local current = P .. 'current'
+  local cur = redis.call('HGET', current, counter)
+  if cur then
+    local ev = finish_ticket(cur, 'served', 'ticket-served', at_ms)
+    if ev then table.insert(out, ev) end
+    redis.call('HDEL', current, counter)
+  end
+  redis.call('HSET', P .. 'seen', counter, at_ms)
+end
+
+-- Calls a waiting ticket to the counter. The ZREM runs in the same script
+-- that chose the ticket: no other counter can take it.
+local function call_ticket(id, service, counter, at_ms, out)
+  redis.call('ZREM', P .. 'q:' .. service, id)
+  redis.call('HSET', P .. 't:' .. id, 'status', 'called', 'called_ms', at_ms,
+    'announced_ms', at_ms, 'counter', counter)
+  redis.call('HSET', P .. 'current', counter, id)
+  show_on_display(id)
+  table.insert(out, emit('ticket-called', ticket_table(id), at_ms))
+end

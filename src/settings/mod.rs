@@ -3,7 +3,12 @@
 //!
 //! Settings are loaded once in `main` and passed down; nothing reads them
 //! from a global, so a test builds its own. Loading reports every problem it
-//! finds at once, each with its key, instead of stopping at the first.
+//! finds at once, each with its full key, the value given and what is
+//! allowed (`check.rs`). Secrets are [`Secret`] / [`SecretUrl`] values that
+//! mask themselves wherever they are printed (`secret.rs`).
+
+mod check;
+pub mod secret;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -12,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::Id;
+pub use secret::{mask_url, Secret, SecretUrl};
 
 /// The whole node configuration.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -28,11 +34,24 @@ pub struct Settings {
 /// `master` holds the configuration and accepts administration; `slave`
 /// serves branches from a mirror.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum NodeRole {
     #[default]
     Master,
     Slave,
+}
+
+impl TryFrom<String> for NodeRole {
+    type Error = String;
+
+    /// Parsed by hand so a wrong value is reported with the allowed ones.
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "master" => Ok(NodeRole::Master),
+            "slave" => Ok(NodeRole::Slave),
+            other => Err(format!("{other:?} is not a role; allowed: master, slave")),
+        }
+    }
 }
 
 impl fmt::Display for NodeRole {
@@ -75,6 +94,16 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Largest accepted JSON body.
     pub max_json_bytes: usize,
+    /// A request body must have arrived within this time, plus one second
+    /// for every `body_min_bytes_per_s` bytes received (so large uploads at
+    /// a fair rate go on, a trickle does not); else 408.
+    pub body_timeout_ms: u64,
+    pub body_min_bytes_per_s: u64,
+    /// Interval of the comment line on event streams; a client that has gone
+    /// is noticed at the second one written after it left.
+    pub sse_heartbeat_ms: u64,
+    /// Event streams one token may hold open at once; more get 429.
+    pub max_streams_per_token: usize,
 }
 
 impl Default for HttpSettings {
@@ -84,6 +113,10 @@ impl Default for HttpSettings {
             advertise_url: String::new(),
             workers: 0,
             max_json_bytes: 64 * 1024,
+            body_timeout_ms: 10_000,
+            body_min_bytes_per_s: 4_096,
+            sse_heartbeat_ms: 2_000,
+            max_streams_per_token: 200,
         }
     }
 }
@@ -92,7 +125,7 @@ impl Default for HttpSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
     /// The group's Redis; empty starts the embedded default.
-    pub url: String,
+    pub url: SecretUrl,
     /// The program the embedded default runs.
     pub embedded_binary: String,
     /// `appendfsync` of the embedded Redis: `everysec` (an acknowledged
@@ -107,7 +140,7 @@ pub struct RedisSettings {
 impl Default for RedisSettings {
     fn default() -> Self {
         RedisSettings {
-            url: String::new(),
+            url: SecretUrl::default(),
             embedded_binary: "redis-server".to_owned(),
             embedded_appendfsync: "everysec".to_owned(),
             response_timeout_ms: 2_000,
@@ -122,23 +155,23 @@ impl Default for RedisSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     #[serde(deserialize_with = "string_list")]
-    pub admin_tokens: Vec<String>,
+    pub admin_tokens: Vec<Secret>,
     #[serde(deserialize_with = "string_list")]
-    pub operator_tokens: Vec<String>,
+    pub operator_tokens: Vec<Secret>,
     #[serde(deserialize_with = "string_list")]
-    pub kiosk_tokens: Vec<String>,
+    pub kiosk_tokens: Vec<Secret>,
     #[serde(deserialize_with = "string_list")]
-    pub display_tokens: Vec<String>,
+    pub display_tokens: Vec<Secret>,
     #[serde(deserialize_with = "string_list")]
-    pub peer_tokens: Vec<String>,
+    pub peer_tokens: Vec<Secret>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamSettings {
     #[serde(deserialize_with = "string_list")]
-    pub master_urls: Vec<String>,
-    pub token: String,
+    pub master_urls: Vec<SecretUrl>,
+    pub token: Secret,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,7 +227,11 @@ impl Default for MediaSettings {
 }
 
 /// A list given as an array or as one comma-separated string.
-fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+fn string_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String>,
+{
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -209,6 +246,7 @@ fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
         .into_iter()
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
+        .map(T::from)
         .collect())
 }
 
@@ -217,17 +255,25 @@ fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct SettingsError(pub Vec<String>);
 
-const SECTIONS: [&str; 7] = [
-    "node", "http", "redis", "auth", "upstream", "leader", "media",
-];
-
 impl Settings {
     /// Loads defaults, then `file` (if any), then the `TURNUS__` variables
-    /// of `env`.
+    /// of `env`; logs a warning for each variable it cannot place.
     pub fn load(
         file: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<Settings, SettingsError> {
+        let (settings, warnings) = Settings::load_with_warnings(file, env)?;
+        for warning in warnings {
+            tracing::warn!("configuration: {warning}");
+        }
+        Ok(settings)
+    }
+
+    /// [`load`](Self::load), returning the warnings instead of logging them.
+    pub fn load_with_warnings(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<(Settings, Vec<String>), SettingsError> {
         let mut problems = Vec::new();
         let mut builder = config::Config::builder();
         if let Some(path) = file {
@@ -248,134 +294,22 @@ impl Settings {
             Ok(raw) => raw,
             Err(e) => return Err(SettingsError(vec![e.to_string()])),
         };
-
-        if let Ok(table) = raw
-            .clone()
-            .try_deserialize::<HashMap<String, config::Value>>()
-        {
-            for key in table.keys() {
-                if !SECTIONS.contains(&key.as_str()) {
-                    problems.push(format!(
-                        "{key}: unknown section (known: {})",
-                        SECTIONS.join(", ")
-                    ));
-                }
-            }
-        }
-
-        fn section<T: serde::de::DeserializeOwned + Default>(
-            raw: &config::Config,
-            name: &str,
-            problems: &mut Vec<String>,
-        ) -> T {
-            match raw.get::<T>(name) {
-                Ok(value) => value,
-                Err(config::ConfigError::NotFound(_)) => T::default(),
-                Err(e) => {
-                    problems.push(format!("{name}: {e}"));
-                    T::default()
-                }
-            }
-        }
-
+        problems.extend(check::unknown_sections(&raw));
         let settings = Settings {
-            node: section(&raw, "node", &mut problems),
-            http: section(&raw, "http", &mut problems),
-            redis: section(&raw, "redis", &mut problems),
-            auth: section(&raw, "auth", &mut problems),
-            upstream: section(&raw, "upstream", &mut problems),
-            leader: section(&raw, "leader", &mut problems),
-            media: section(&raw, "media", &mut problems),
+            node: check::section(&raw, "node", &mut problems),
+            http: check::section(&raw, "http", &mut problems),
+            redis: check::section(&raw, "redis", &mut problems),
+            auth: check::section(&raw, "auth", &mut problems),
+            upstream: check::section(&raw, "upstream", &mut problems),
+            leader: check::section(&raw, "leader", &mut problems),
+            media: check::section(&raw, "media", &mut problems),
         };
-        problems.extend(settings.problems());
+        problems.extend(check::problems(&settings));
         if problems.is_empty() {
-            Ok(settings)
+            Ok((settings, check::unread_variables(env)))
         } else {
             Err(SettingsError(problems))
         }
-    }
-
-    /// Semantic checks across keys.
-    fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if !self.node.id.is_empty() && Id::parse(&self.node.id).is_err() {
-            problems.push(format!(
-                "node.id: {:?} must match ^[a-z0-9][a-z0-9-]{{0,62}}$",
-                self.node.id
-            ));
-        }
-        if Id::parse(&self.node.group).is_err() {
-            problems.push(format!(
-                "node.group: {:?} must match ^[a-z0-9][a-z0-9-]{{0,62}}$",
-                self.node.group
-            ));
-        }
-        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
-            problems.push(format!(
-                "http.listen: {:?} is not an address such as 127.0.0.1:8080",
-                self.http.listen
-            ));
-        }
-        if !self.http.advertise_url.is_empty() && !self.http.advertise_url.starts_with("http") {
-            problems.push("http.advertise_url: must start with http:// or https://".to_owned());
-        }
-        if self.http.max_json_bytes == 0 {
-            problems.push("http.max_json_bytes: must be above 0".to_owned());
-        }
-        if !self.redis.url.is_empty() && !self.redis.url.starts_with("redis") {
-            problems.push(
-                "redis.url: must start with redis:// or rediss:// (empty: embedded)".to_owned(),
-            );
-        }
-        if !["everysec", "always"].contains(&self.redis.embedded_appendfsync.as_str()) {
-            problems.push("redis.embedded_appendfsync: must be everysec or always".to_owned());
-        }
-        if self.redis.response_timeout_ms == 0 || self.redis.connect_timeout_ms == 0 {
-            problems.push("redis: timeouts must be above 0 ms".to_owned());
-        }
-        let l = &self.leader;
-        if l.renew_interval_ms == 0 || l.renew_interval_ms >= l.renew_deadline_ms {
-            problems.push(format!(
-                "leader.renew_interval_ms: {} must be above 0 and below leader.renew_deadline_ms ({})",
-                l.renew_interval_ms, l.renew_deadline_ms
-            ));
-        }
-        if l.renew_deadline_ms >= l.lease_ttl_ms {
-            problems.push(format!(
-                "leader.renew_deadline_ms: {} must be below leader.lease_ttl_ms ({}), so a leader steps down before its lease can expire",
-                l.renew_deadline_ms, l.lease_ttl_ms
-            ));
-        }
-        if self.media.max_file_bytes == 0 || self.media.scan_interval_ms == 0 {
-            problems.push("media: max_file_bytes and scan_interval_ms must be above 0".to_owned());
-        }
-        if self.node.role == NodeRole::Slave {
-            if self.upstream.master_urls.is_empty() {
-                problems
-                    .push("upstream.master_urls: a slave needs at least one master URL".to_owned());
-            }
-            if self.upstream.token.is_empty() {
-                problems.push(
-                    "upstream.token: a slave needs the peer token it presents to the master"
-                        .to_owned(),
-                );
-            }
-        }
-        let all_tokens = [
-            &self.auth.admin_tokens,
-            &self.auth.operator_tokens,
-            &self.auth.kiosk_tokens,
-            &self.auth.display_tokens,
-            &self.auth.peer_tokens,
-        ];
-        let mut seen = std::collections::HashSet::new();
-        for token in all_tokens.into_iter().flatten() {
-            if !seen.insert(token) {
-                problems.push("auth: the same token is configured for two roles".to_owned());
-                break;
-            }
-        }
-        problems
     }
 
     /// The node id: configured, or host name and port.
@@ -397,27 +331,10 @@ impl Settings {
         Id::parse(&self.node.group).expect("node.group is validated when settings load")
     }
 
-    /// The resolved settings as TOML, with every token masked.
+    /// The resolved settings as TOML; tokens and URL credentials mask
+    /// themselves when serialised.
     pub fn printable(&self) -> String {
-        let mut shown = self.clone();
-        let mask = |tokens: &mut Vec<String>| {
-            for t in tokens.iter_mut() {
-                *t = "********".to_owned();
-            }
-        };
-        mask(&mut shown.auth.admin_tokens);
-        mask(&mut shown.auth.operator_tokens);
-        mask(&mut shown.auth.kiosk_tokens);
-        mask(&mut shown.auth.display_tokens);
-        mask(&mut shown.auth.peer_tokens);
-        if !shown.upstream.token.is_empty() {
-            shown.upstream.token = "********".to_owned();
-        }
-        if let Some(at) = shown.redis.url.find('@') {
-            // redis://user:password@host: keep the host, hide the credentials.
-            shown.redis.url = format!("redis://********{}", &shown.redis.url[at..]);
-        }
-        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 }
 
@@ -461,53 +378,119 @@ mod tests {
         .expect("loads");
         assert_eq!(s.node.id, "from-env");
         assert_eq!(s.node.group, "north");
-        assert_eq!(s.auth.admin_tokens, ["a1"]);
-        assert_eq!(s.auth.kiosk_tokens, ["k1", "12345"]);
+        let exposed = |tokens: &[Secret]| {
+            tokens
+                .iter()
+                .map(|t| t.expose().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(exposed(&s.auth.admin_tokens), ["a1"]);
+        assert_eq!(exposed(&s.auth.kiosk_tokens), ["k1", "12345"]);
         assert_eq!(s.leader.lease_ttl_ms, 5000);
         assert_eq!(s.leader.renew_deadline_ms, 2500);
     }
 
     #[test]
-    fn every_problem_is_reported_with_its_key() {
+    fn every_problem_is_reported_with_its_full_key_value_and_what_is_allowed() {
         let err = Settings::load(
             None,
             &env(&[
                 ("TURNUS__NODE__ROLE", "boss"),
                 ("TURNUS__HTTP__LISTEN", "nowhere"),
-                ("TURNUS__LEADER__RENEW_DEADLINE_MS", "4000"),
+                ("TURNUS__LEADER__LEASE_TTL_MS", "-5"),
+                ("TURNUS__LEADER__RENEW_INTERVAL_MS", "soon"),
                 ("TURNUS__REDIS__COLOUR", "red"),
                 ("TURNUS__BOGUS__X", "1"),
             ]),
         )
         .expect_err("invalid");
         let text = err.to_string();
-        for key in [
-            "node",
-            "http.listen",
-            "leader.renew_deadline_ms",
-            "redis",
-            "bogus",
+        for expected in [
+            r#"node.role = "boss": "boss" is not a role; allowed: master, slave"#,
+            r#"http.listen = "nowhere": not an address"#,
+            r#"leader.lease_ttl_ms = "-5": got string "-5"; allowed: a whole number"#,
+            r#"leader.renew_interval_ms = "soon": got string "soon""#,
+            "redis.colour: unknown field `colour`, expected one of `url`",
+            "bogus: unknown section; allowed: node, http",
         ] {
-            assert!(text.contains(key), "{key} missing from:\n{text}");
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
         }
-        assert!(err.0.len() >= 5, "{text}");
+        assert_eq!(err.0.len(), 6, "{text}");
     }
 
     #[test]
-    fn printing_masks_secrets() {
+    fn malformed_urls_are_refused_with_credentials_masked() {
+        let err = Settings::load(
+            None,
+            &env(&[
+                ("TURNUS__REDIS__URL", "redisx://u:hidden@h:1"),
+                ("TURNUS__HTTP__ADVERTISE_URL", "httpfoo"),
+                (
+                    "TURNUS__UPSTREAM__MASTER_URLS",
+                    "http://m:1,localhost:19201,https://",
+                ),
+            ]),
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        for expected in [
+            r#"redis.url = "redisx://********@h:1": scheme "redisx" is not allowed; allowed: redis://"#,
+            r#"http.advertise_url = "httpfoo": not a URL"#,
+            r#"upstream.master_urls[1] = "localhost:19201": scheme "localhost" is not allowed"#,
+            r#"upstream.master_urls[2] = "https://""#,
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+        assert!(!text.contains("hidden") && !text.contains("[0]"), "{text}");
+        for good in ["redis://h:1", "rediss://u:p@h:6380/2"] {
+            let ok = Settings::load(None, &env(&[("TURNUS__REDIS__URL", good)]));
+            assert!(ok.is_ok(), "{good}: {ok:?}");
+        }
+    }
+
+    #[test]
+    fn variables_that_look_meant_for_turnus_but_are_not_read_are_warned_about() {
+        let (_, warnings) = Settings::load_with_warnings(
+            None,
+            &env(&[
+                ("TURNUS_REDIS__URL", "redis://h:1"),
+                ("turnus_node__id", "x"),
+                ("turnus__node__group", "read-as-well"),
+                ("TURNUS__NODE__ID", "fine"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("TURNUS_REDIS__URL is not read"));
+        assert!(warnings[1].starts_with("turnus_node__id is not read"));
+    }
+
+    #[test]
+    fn printing_and_debug_mask_secrets_and_keep_the_scheme() {
         let s = Settings::load(
             None,
             &env(&[
                 ("TURNUS__AUTH__ADMIN_TOKENS", "supersecret"),
-                ("TURNUS__REDIS__URL", "redis://user:pw@10.0.0.1:6379"),
+                ("TURNUS__REDIS__URL", "rediss://user:pw@10.0.0.1:6379"),
+                ("TURNUS__NODE__ROLE", "slave"),
+                ("TURNUS__UPSTREAM__MASTER_URLS", "http://peer:pw2@m1:8080"),
+                ("TURNUS__UPSTREAM__TOKEN", "peersecret"),
             ]),
         )
         .expect("loads");
-        let text = s.printable();
-        assert!(
-            !text.contains("supersecret") && !text.contains("pw@"),
-            "{text}"
-        );
-        assert!(text.contains("10.0.0.1:6379"));
+        for text in [s.printable(), format!("{s:?}")] {
+            for secret in ["supersecret", "pw@", "pw2", "peersecret"] {
+                assert!(!text.contains(secret), "{secret} in:\n{text}");
+            }
+            assert!(text.contains("rediss://********@10.0.0.1:6379"), "{text}");
+            assert!(text.contains("http://********@m1:8080"), "{text}");
+        }
     }
 }

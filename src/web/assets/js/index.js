@@ -1,0 +1,2 @@
+// The index is rendered by the node; nothing to do here yet.
+export {};
