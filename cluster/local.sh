@@ -5,11 +5,15 @@
 #                                   + slave group "north" (2 nodes, another Redis),
 #                                   demo data imported on the master
 #   cluster/local.sh group [N]      one group of N nodes (default 3) on one Redis
+#   cluster/local.sh sentinel       one group of 2 nodes on a Redis master, a
+#                                   replica and three sentinels (durability
+#                                   replicated); kill the master to see a failover
 #   cluster/local.sh status         who runs, who leads
 #   cluster/local.sh stop           stops everything this script started
 #
 # Ports: master nodes 8080, 8081; slave nodes 8180, 8181; group nodes 8090+;
-# Redis 16379 (master/group) and 16380 (slave). Override with BASE_PORT_*.
+# Redis 16379 (master/group) and 16380 (slave), replica 16381, sentinels
+# 16391-16393. Override with BASE_PORT_*.
 # State, logs and Redis data live in cluster/.run/. Set TURNUS_BIN to use a
 # prebuilt binary; otherwise `cargo build --release` runs first.
 set -euo pipefail
@@ -51,12 +55,22 @@ start_redis() { # name port
   echo "redis on port $2 did not start" >&2; exit 1
 }
 
-start_node() { # id config port redis_port [extra args...]
-  local id=$1 config=$2 port=$3 redis=$4; shift 4
+start_node() { # id config port redis_port|sentinel [extra args...]
+  local id=$1 config=$2 port=$3 redis=$4 url; shift 4
+  # "sentinel": the node finds the master through TURNUS__REDIS__SENTINELS.
+  if [[ $redis == sentinel ]]; then url=""; else url=redis://127.0.0.1:$redis/; fi
   TURNUS__NODE__ID=$id TURNUS__HTTP__LISTEN=127.0.0.1:$port \
-  TURNUS__REDIS__URL=redis://127.0.0.1:$redis/ TURNUS__NODE__DATA_DIR="$run/$id" \
+  TURNUS__REDIS__URL=$url TURNUS__NODE__DATA_DIR="$run/$id" \
     "$BIN" serve --config "$config" "$@" >"$run/$id.log" 2>&1 &
   echo $! >"$run/$id.pid"
+}
+
+start_sentinel() { # index port master_port
+  local conf="$run/sentinel-$1.conf"
+  sed -e "s/^port .*/port $2/" -e "s/127.0.0.1 6379 2/127.0.0.1 $3 2/" \
+      -e "s|^dir .*|dir $run|" "$here/redis/sentinel.conf" >"$conf"
+  redis-sentinel "$conf" --daemonize yes --pidfile "$run/sentinel-$1.redis.pid" \
+    --logfile "$run/sentinel-$1.log" >/dev/null
 }
 
 wait_ready() { # port
@@ -129,7 +143,33 @@ MSG
     echo "one Redis on :$REDIS_A; try: curl -s -H 'Authorization: Bearer demo-display' http://127.0.0.1:$GROUP_PORT/api/v1/cluster"
     echo "stop with: cluster/local.sh stop"
     ;;
+  sentinel)
+    need_redis; mkdir -p "$run"; BIN=$(binary)
+    replica=$((REDIS_A + 2)); first_sentinel=$((REDIS_A + 12))
+    start_redis central "$REDIS_A"
+    start_redis central-replica "$replica"
+    redis-cli -p "$replica" replicaof 127.0.0.1 "$REDIS_A" >/dev/null
+    sentinels=()
+    for i in 0 1 2; do
+      start_sentinel "$i" $((first_sentinel + i)) "$REDIS_A"
+      sentinels+=("127.0.0.1:$((first_sentinel + i))")
+    done
+    export TURNUS__REDIS__SENTINELS=$(IFS=,; echo "${sentinels[*]}")
+    export TURNUS__REDIS__MASTER_NAME=turnus TURNUS__REDIS__DURABILITY=replicated
+    start_node n1 "$root/config/master.toml" "$GROUP_PORT" sentinel --demo
+    wait_ready "$GROUP_PORT"
+    start_node n2 "$root/config/master.toml" $((GROUP_PORT + 1)) sentinel
+    wait_ready $((GROUP_PORT + 1))
+    cat <<MSG
+nodes: http://127.0.0.1:$GROUP_PORT http://127.0.0.1:$((GROUP_PORT + 1))
+Redis master :$REDIS_A, replica :$replica, sentinels ${sentinels[*]} (master name "turnus")
+  # fail the master over and watch the nodes follow (their logs: $run/n1.log)
+  kill -9 \$(cat $run/central.redis.pid)
+  redis-cli -p $first_sentinel sentinel get-master-addr-by-name turnus
+stop with: cluster/local.sh stop
+MSG
+    ;;
   status) status ;;
   stop) stop_all ;;
-  *) sed -n '2,15p' "$0"; exit 2 ;;
+  *) sed -n '2,19p' "$0"; exit 2 ;;
 esac

@@ -45,20 +45,33 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         let port = listener.local_addr().context("no bound address")?.port();
-        let embedded = if settings.redis.url.is_empty() {
+        let metrics = Arc::new(Metrics::new());
+        let sentinel = !settings.redis.sentinels.is_empty();
+        let embedded = if settings.redis.url.is_empty() && !sentinel {
+            let counted = metrics.clone();
             Some(EmbeddedRedis::start(
                 &settings.redis.embedded_binary,
                 &settings.node.data_dir,
                 &settings.redis.embedded_appendfsync,
+                Arc::new(move || {
+                    counted.embedded_redis_restarts.inc();
+                }),
             )?)
         } else {
             None
         };
-        let redis_url = embedded
-            .as_ref()
-            .map(EmbeddedRedis::url)
-            .unwrap_or_else(|| settings.redis.url.expose().to_owned());
-        let store = Store::connect(&redis_url, &settings.redis).context("redis.url")?;
+        let store = if sentinel {
+            Store::connect_sentinel(&settings.redis)
+                .await
+                .context("redis.sentinels")?
+        } else {
+            let url = embedded
+                .as_ref()
+                .map(EmbeddedRedis::url)
+                .unwrap_or_else(|| settings.redis.url.expose().to_owned());
+            Store::connect(&url, &settings.redis).context("redis.url")?
+        };
+        let redis_url = store.url();
         let group = settings.group();
 
         if options.demo {
@@ -102,7 +115,7 @@ impl Application {
             advertise_url,
             config: ConfigHandle::default(),
             queues: TicketQueues::default(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             leader_status: LeaderStatus::default(),
             media,
         };
@@ -126,6 +139,8 @@ impl Application {
             leader: node.leader_status.clone(),
             media: node.media.clone(),
             media_settings: settings.media.clone(),
+            stall: crate::stall::StallWatch::start().context("cannot start the stall watch")?,
+            request_deadline_ms: settings.http.request_deadline_ms,
             edge: http::EdgeLimits::new(&settings.http, &node.metrics),
         });
         let json_limit = settings.http.max_json_bytes;

@@ -18,6 +18,8 @@
 //! - [`upstream`]: the HTTP client a slave group uses to reach its master
 //!   group (the server side of that protocol is `http::mirror`).
 //! - [`metrics`], [`demo`]: Prometheus metrics; configuration import.
+//! - [`stall`]: notices when the process itself was stalled, so requests
+//!   that waited in socket buffers meanwhile are not taken for fresh ones.
 //! - [`logging`]: the binary's log setup (malformed requests counted, not logged).
 
 pub mod actors;
@@ -29,6 +31,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod settings;
+pub mod stall;
 pub mod store;
 pub mod upstream;
 pub mod web;

@@ -106,7 +106,10 @@ pub struct Metrics {
     pub upstream_connected: Gauge,
     pub mirror_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub media: MediaMetrics,
-    /// Server-Sent Event streams open now.
+    requests_expired: Counter,
+    pub replication_timeouts: Counter,
+    pub embedded_redis_restarts: Counter,
+    pub store_lost: Gauge,
     pub event_streams: Gauge,
 }
 
@@ -257,6 +260,30 @@ impl Metrics {
         );
         let media = MediaMetrics::default();
         media.register(&mut registry);
+        let requests_expired = Counter::default();
+        let replication_timeouts = Counter::default();
+        let embedded_redis_restarts = Counter::default();
+        let store_lost = Gauge::default();
+        registry.register(
+            "store_lost",
+            "1 while the group's Redis is not the store this node knew (it lost data) and has not been adopted",
+            store_lost.clone(),
+        );
+        registry.register(
+            "requests_expired",
+            "Ticket and counter requests refused because they outlived their deadline before their turn",
+            requests_expired.clone(),
+        );
+        registry.register(
+            "replication_timeouts",
+            "Ticket changes not confirmed by enough replicas in time (durability replicated; answered 503)",
+            replication_timeouts.clone(),
+        );
+        registry.register(
+            "embedded_redis_restarts",
+            "Times this node restarted its embedded redis-server after it died",
+            embedded_redis_restarts.clone(),
+        );
         registry.register(
             "http_malformed_requests",
             "Connections refused with 400 or 431 before routing: not a valid HTTP request",
@@ -272,6 +299,10 @@ impl Metrics {
             event_streams,
             registry,
             media,
+            requests_expired,
+            replication_timeouts,
+            embedded_redis_restarts,
+            store_lost,
             http_requests,
             http_latency,
             tickets_issued,
@@ -305,6 +336,10 @@ impl Metrics {
                 branch: branch.to_owned(),
             })
             .inc();
+    }
+
+    pub fn request_expired(&self) {
+        self.requests_expired.inc();
     }
 
     /// The registry in `format`.

@@ -122,7 +122,9 @@ impl Leader {
     /// Arbiter.
     pub fn new(node: &NodeContext) -> Leader {
         let settings = &node.settings;
-        let store = Store::connect(&node.redis_url, &settings.redis)
+        let store = node
+            .store
+            .own_connection()
             .expect("the URL was accepted by the main connection");
         Leader {
             node: node.clone(),

@@ -1,12 +1,23 @@
 //! `Membership`: heartbeats this node into the group's member list, which
 //! `GET /api/v1/cluster` shows. A member silent for [`EXPIRY`] drops out.
+//!
+//! With each heartbeat it also checks the store's identity
+//! ([`crate::store::memory`]): a store that lost its data is marked lost
+//! (`turnus_store_lost` 1, `/readyz` 503 `store-lost`). A slave group's node
+//! adopts the store by itself once the group's leader has mirrored the
+//! configuration into it again; a master group's nodes wait for an operator
+//! (`POST /api/v1/cluster/store/adopt`).
 
 use std::time::Duration;
 
 use actix::prelude::*;
 
+use std::sync::Arc;
+
 use super::node::NodeContext;
 use crate::domain::Id;
+use crate::metrics::Metrics;
+use crate::settings::NodeRole;
 use crate::store::Store;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -19,6 +30,8 @@ pub struct Membership {
     node: String,
     addr: String,
     left: bool,
+    role: NodeRole,
+    metrics: Arc<Metrics>,
 }
 
 impl Membership {
@@ -29,6 +42,8 @@ impl Membership {
             node: node.node_id.clone(),
             addr: node.advertise_url.clone(),
             left: false,
+            role: node.role,
+            metrics: node.metrics.clone(),
         }
     }
 
@@ -42,6 +57,7 @@ impl Membership {
             self.node.clone(),
             self.addr.clone(),
         );
+        let (role, metrics) = (self.role, self.metrics.clone());
         ctx.spawn(
             async move {
                 if let Err(e) = store
@@ -49,10 +65,41 @@ impl Membership {
                     .await
                 {
                     tracing::debug!(error = %e, "heartbeat failed");
+                    return;
                 }
+                check_store(&store, &group, role).await;
+                metrics
+                    .store_lost
+                    .set(i64::from(store.memory().lost().is_some()));
             }
             .into_actor(self),
         );
+    }
+}
+
+/// Checks the store's identity; a slave group's node adopts a lost store
+/// once its configuration has been mirrored into it again.
+async fn check_store(store: &Store, group: &Id, role: NodeRole) {
+    let lost = match store.check_identity(group).await {
+        Ok(lost) => lost,
+        Err(e) => {
+            tracing::debug!(error = %e, "store identity check failed");
+            return;
+        }
+    };
+    if lost.is_none() || role != NodeRole::Slave {
+        return;
+    }
+    match store.config_version(group).await {
+        Ok(version) if version > 0 => match store.adopt(group).await {
+            Ok(id) => tracing::warn!(
+                store_id = %id,
+                version,
+                "slave group: configuration mirrored again into the lost store; adopted it"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot adopt the store"),
+        },
+        _ => {} // the leader's mirror has not refilled it yet
     }
 }
 

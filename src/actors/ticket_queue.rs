@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Utc;
@@ -14,7 +15,7 @@ use crate::domain::estimate::{estimate_wait_s, open_counters};
 use crate::domain::matrix::ordered_row;
 use crate::domain::ticket::{from_ms, utc_offset_s};
 use crate::domain::{
-    Branch, CalledEntry, DisplayBoard, EventKind, Id, QueueStatus, Ticket, TicketEvent,
+    Branch, CalledEntry, DisplayBoard, EventKind, Id, QueueStatus, RequestTag, Ticket, TicketEvent,
     TicketStatus,
 };
 use crate::metrics::Metrics;
@@ -30,6 +31,10 @@ pub enum QueueError {
     UnknownCounter { branch: String, counter: String },
     #[error("counter {counter} has no current ticket")]
     NoCurrentTicket { counter: String },
+    /// The request waited longer than its deadline before its turn came;
+    /// it was not performed.
+    #[error("the request waited {waited_ms} ms before its turn (limit {limit_ms} ms) and was not performed; retry it with the same Idempotency-Key")]
+    Expired { waited_ms: u128, limit_ms: u128 },
     #[error("no ticket {number} is waiting today in a service of counter {counter}")]
     NotWaiting { number: String, counter: String },
     #[error(transparent)]
@@ -64,6 +69,7 @@ impl Actor for TicketQueue {
 #[rtype(result = "QueueResult<Ticket>")]
 pub struct IssueTicket {
     pub service: Id,
+    pub tag: RequestTag,
 }
 
 /// Finish the counter's current ticket as served, then call the next one.
@@ -71,6 +77,7 @@ pub struct IssueTicket {
 #[rtype(result = "QueueResult<Option<Ticket>>")]
 pub struct CallNext {
     pub counter: Id,
+    pub tag: RequestTag,
 }
 
 /// Finish the counter's current ticket as served, then call the waiting
@@ -80,6 +87,7 @@ pub struct CallNext {
 pub struct CallNumber {
     pub counter: Id,
     pub number: String,
+    pub tag: RequestTag,
 }
 
 /// Announce the counter's current ticket again.
@@ -87,6 +95,7 @@ pub struct CallNumber {
 #[rtype(result = "QueueResult<Ticket>")]
 pub struct Recall {
     pub counter: Id,
+    pub tag: RequestTag,
 }
 
 /// End the counter's current ticket.
@@ -95,6 +104,7 @@ pub struct Recall {
 pub struct FinishCurrent {
     pub counter: Id,
     pub outcome: Outcome,
+    pub tag: RequestTag,
 }
 
 /// Send the counter's current ticket back to waiting in another service.
@@ -103,6 +113,7 @@ pub struct FinishCurrent {
 pub struct Transfer {
     pub counter: Id,
     pub service: Id,
+    pub tag: RequestTag,
 }
 
 /// Read one ticket.
@@ -147,6 +158,7 @@ impl Handler<IssueTicket> for TicketQueue {
             let service = branch
                 .service(msg.service.as_str())
                 .ok_or_else(|| unknown_service(&branch, &msg.service))?;
+            admit(&msg.tag, &metrics)?;
             let args = IssueArgs {
                 service: service.id.as_str(),
                 prefix: &service.prefix,
@@ -154,7 +166,10 @@ impl Handler<IssueTicket> for TicketQueue {
                 last: service.last,
                 utc_offset_s: utc_offset_s(branch.tz(), Utc::now()),
             };
-            let view = store.issue(&branch.id, args).await?;
+            let view = store
+                .issue(&branch.id, msg.tag.key.as_ref(), args)
+                .await
+                .map_err(|e| counted(e, &metrics))?;
             metrics.ticket_issued(branch.id.as_str());
             Ok(with_estimate(&branch, view))
         })
@@ -175,7 +190,12 @@ impl Handler<CallNext> for TicketQueue {
                 .counter(msg.counter.as_str())
                 .ok_or_else(|| unknown_counter(&branch, &msg.counter))?;
             let row = ordered_row(&counter.services);
-            let events = store.call(&branch.id, &counter.id, &row).await?;
+            admit(&msg.tag, &metrics)?;
+            let key = msg.tag.key.as_ref();
+            let events = store
+                .call(&branch.id, key, &counter.id, &row)
+                .await
+                .map_err(|e| counted(e, &metrics))?;
             Ok(called_ticket(&branch, &metrics, events))
         })
     }
@@ -214,9 +234,12 @@ impl Handler<CallNumber> for TicketQueue {
                 .map(|e| e.service.as_str())
                 .collect();
             let offset = utc_offset_s(branch.tz(), Utc::now());
+            admit(&msg.tag, &metrics)?;
+            let key = msg.tag.key.as_ref();
             let events = store
-                .call_number(&branch.id, &counter.id, &msg.number, offset, &services)
-                .await?
+                .call_number(&branch.id, key, &counter.id, &msg.number, offset, &services)
+                .await
+                .map_err(|e| counted(e, &metrics))?
                 .ok_or_else(|| QueueError::NotWaiting {
                     number: msg.number.clone(),
                     counter: counter.id.to_string(),
@@ -232,10 +255,19 @@ impl Handler<Recall> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: Recall, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store) = (self.branch.clone(), self.store.clone());
+        let (branch, store, metrics) = (
+            self.branch.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        );
         Box::pin(async move {
             let counter = known_counter(&branch, &msg.counter)?;
-            let event = store.recall(&branch.id, &counter).await?;
+            admit(&msg.tag, &metrics)?;
+            let key = msg.tag.key.as_ref();
+            let event = store
+                .recall(&branch.id, key, &counter)
+                .await
+                .map_err(|e| counted(e, &metrics))?;
             event
                 .map(|e| e.ticket(branch.id.as_str()))
                 .ok_or_else(|| no_current_ticket(&counter))
@@ -247,10 +279,19 @@ impl Handler<FinishCurrent> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: FinishCurrent, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store) = (self.branch.clone(), self.store.clone());
+        let (branch, store, metrics) = (
+            self.branch.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        );
         Box::pin(async move {
             let counter = known_counter(&branch, &msg.counter)?;
-            let event = store.finish(&branch.id, &counter, msg.outcome).await?;
+            admit(&msg.tag, &metrics)?;
+            let key = msg.tag.key.as_ref();
+            let event = store
+                .finish(&branch.id, key, &counter, msg.outcome)
+                .await
+                .map_err(|e| counted(e, &metrics))?;
             event
                 .map(|e| e.ticket(branch.id.as_str()))
                 .ok_or_else(|| no_current_ticket(&counter))
@@ -262,13 +303,22 @@ impl Handler<Transfer> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: Transfer, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store) = (self.branch.clone(), self.store.clone());
+        let (branch, store, metrics) = (
+            self.branch.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        );
         Box::pin(async move {
             let counter = known_counter(&branch, &msg.counter)?;
             if branch.service(msg.service.as_str()).is_none() {
                 return Err(unknown_service(&branch, &msg.service));
             }
-            let view = store.transfer(&branch.id, &counter, &msg.service).await?;
+            admit(&msg.tag, &metrics)?;
+            let key = msg.tag.key.as_ref();
+            let view = store
+                .transfer(&branch.id, key, &counter, &msg.service)
+                .await
+                .map_err(|e| counted(e, &metrics))?;
             view.map(|v| with_estimate(&branch, v))
                 .ok_or_else(|| no_current_ticket(&counter))
         })
@@ -332,6 +382,34 @@ impl Handler<GetDisplay> for TicketQueue {
             Ok(DisplayBoard { called })
         })
     }
+}
+
+/// Refuses a request whose turn came after its deadline (a node that was
+/// paused, or a Redis that answered slowly, must not perform what the client
+/// has already given up on).
+fn admit(tag: &RequestTag, metrics: &Metrics) -> QueueResult<()> {
+    let now = Instant::now();
+    if !tag.expired_at(now) {
+        return Ok(());
+    }
+    metrics.request_expired();
+    let waited: Duration = now.saturating_duration_since(tag.received);
+    tracing::warn!(
+        waited_ms = waited.as_millis(),
+        "request outlived its deadline; refused"
+    );
+    Err(QueueError::Expired {
+        waited_ms: waited.as_millis(),
+        limit_ms: tag.max_age.as_millis(),
+    })
+}
+
+/// A ticket change's store error, counted when the metrics track it.
+fn counted(e: StoreError, metrics: &Metrics) -> QueueError {
+    if let StoreError::ReplicationTimeout { .. } = e {
+        metrics.replication_timeouts.inc();
+    }
+    QueueError::Store(e)
 }
 
 fn unknown_service(branch: &Branch, service: &Id) -> QueueError {

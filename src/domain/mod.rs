@@ -14,10 +14,12 @@ pub mod ids;
 pub mod link;
 pub mod matrix;
 pub mod media;
+pub mod request;
 pub mod ticket;
 
 pub use config::{Branch, Counter, MatrixEntry, Service};
 pub use ids::Id;
+pub use request::{IdempotencyKey, RequestTag};
 pub use ticket::{
     CalledEntry, DisplayBoard, EventKind, QueueStatus, Ticket, TicketEvent, TicketStatus,
 };

@@ -10,13 +10,14 @@ use utoipa::ToSchema;
 use super::auth::{authorize, Authorized, DisplayRole, KioskRole, OperatorRole};
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{BadInput, BodyErrors, TokenErrors, Unavailable};
+use super::request::Tagged;
 use super::AppState;
 use crate::actors::ticket_queue::{
     CallNext, CallNumber, FinishCurrent, GetDisplay, GetQueues, GetTicket, IssueTicket, Recall,
     Transfer,
 };
 use crate::domain::ticket::is_ticket_number;
-use crate::domain::{Branch, DisplayBoard, Id, QueueStatus, Ticket};
+use crate::domain::{Branch, DisplayBoard, Id, QueueStatus, RequestTag, Ticket};
 use crate::store::Outcome;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -94,11 +95,13 @@ async fn get_branch(
     }))
 }
 
-#[utoipa::path(tag = "branch", security(("bearer" = [])), request_body = ServiceChoice,
-    responses((status = 201, body = IssuedTicket), (status = 404, body = ErrorBody, description = "branch not served here, or no such service"), TokenErrors, BodyErrors, Unavailable))]
+#[utoipa::path(tag = "branch", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")), request_body = ServiceChoice,
+    responses((status = 201, body = IssuedTicket), (status = 404, body = ErrorBody, description = "branch not served here, or no such service"), (status = 409, body = ErrorBody, description = "idempotency-key-reused"), TokenErrors, BodyErrors, Unavailable))]
 #[post("/api/v1/branches/{branch}/tickets")]
 async fn issue_ticket(
     _: Authorized<KioskRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<ServiceChoice>,
@@ -107,6 +110,7 @@ async fn issue_ticket(
     let ticket = queue
         .send(IssueTicket {
             service: body.into_inner().service,
+            tag,
         })
         .await??;
     let branch = Id::parse(&path)?;
@@ -144,14 +148,16 @@ async fn get_ticket(
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")),
     request_body(content = Option<CallChoice>, description = "optional: call this waiting ticket by its number"),
     responses((status = 200, body = Ticket), (status = 204, description = "nothing is waiting for this counter"),
         (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"),
-        (status = 409, body = ErrorBody, description = "not-waiting: no such ticket waits today in a service of this counter"),
+        (status = 409, body = ErrorBody, description = "not-waiting: no such ticket waits today in a service of this counter; idempotency-key-reused"),
         TokenErrors, BodyErrors, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/call")]
 async fn call_next(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -169,7 +175,7 @@ async fn call_next(
     };
     let called = match number {
         None => queue
-            .send(CallNext { counter })
+            .send(CallNext { counter, tag })
             .await
             .map_err(ApiError::from)?,
         Some(number) if !is_ticket_number(&number) => {
@@ -179,7 +185,11 @@ async fn call_next(
             .into())
         }
         Some(number) => queue
-            .send(CallNumber { counter, number })
+            .send(CallNumber {
+                counter,
+                number,
+                tag,
+            })
             .await
             .map_err(ApiError::from)?
             .map(Some),
@@ -200,16 +210,18 @@ fn has_body(req: &HttpRequest) -> bool {
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), (status = 409, body = ErrorBody, description = "no-current-ticket"), TokenErrors, BadInput, Unavailable))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")),
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), (status = 409, body = ErrorBody, description = "no-current-ticket, or idempotency-key-reused"), TokenErrors, BadInput, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/recall")]
 async fn recall(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let queue = state.queue(&path.0)?;
     let counter = Id::parse(&path.1)?;
-    let ticket = queue.send(Recall { counter }).await??;
+    let ticket = queue.send(Recall { counter, tag }).await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 
@@ -217,40 +229,53 @@ async fn end_current(
     state: &AppState,
     path: &(String, String),
     outcome: Outcome,
+    tag: RequestTag,
 ) -> Result<HttpResponse, ApiError> {
     let queue = state.queue(&path.0)?;
     let counter = Id::parse(&path.1)?;
-    let ticket = queue.send(FinishCurrent { counter, outcome }).await??;
+    let ticket = queue
+        .send(FinishCurrent {
+            counter,
+            outcome,
+            tag,
+        })
+        .await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), (status = 409, body = ErrorBody, description = "no-current-ticket"), TokenErrors, BadInput, Unavailable))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")),
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), (status = 409, body = ErrorBody, description = "no-current-ticket, or idempotency-key-reused"), TokenErrors, BadInput, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/finish")]
 async fn finish(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    end_current(&state, &path, Outcome::Served).await
+    end_current(&state, &path, Outcome::Served, tag).await
 }
 
 #[utoipa::path(tag = "counter", security(("bearer" = [])),
-    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), (status = 409, body = ErrorBody, description = "no-current-ticket"), TokenErrors, BadInput, Unavailable))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")),
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter"), (status = 409, body = ErrorBody, description = "no-current-ticket, or idempotency-key-reused"), TokenErrors, BadInput, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/no-show")]
 async fn no_show(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    end_current(&state, &path, Outcome::NoShow).await
+    end_current(&state, &path, Outcome::NoShow, tag).await
 }
 
-#[utoipa::path(tag = "counter", security(("bearer" = [])), request_body = ServiceChoice,
-    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter or service"), (status = 409, body = ErrorBody, description = "no-current-ticket"), TokenErrors, BodyErrors, Unavailable))]
+#[utoipa::path(tag = "counter", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat it on a retry: within 24 h the first answer comes back and nothing changes again. 1-255 visible ASCII characters.")), request_body = ServiceChoice,
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody, description = "branch not served here, or no such counter or service"), (status = 409, body = ErrorBody, description = "no-current-ticket, or idempotency-key-reused"), TokenErrors, BodyErrors, Unavailable))]
 #[post("/api/v1/branches/{branch}/counters/{counter}/transfer")]
 async fn transfer(
     _: Authorized<OperatorRole>,
+    Tagged(tag): Tagged,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Json<ServiceChoice>,
@@ -258,7 +283,13 @@ async fn transfer(
     let queue = state.queue(&path.0)?;
     let counter = Id::parse(&path.1)?;
     let service = body.into_inner().service;
-    let ticket = queue.send(Transfer { counter, service }).await??;
+    let ticket = queue
+        .send(Transfer {
+            counter,
+            service,
+            tag,
+        })
+        .await??;
     Ok(HttpResponse::Ok().json(ticket))
 }
 

@@ -2,7 +2,9 @@
 //! Redis says at one instant (so all nodes agree). `POST
 //! /api/v1/cluster/fence-check`: an operator's (and the tests') way to make
 //! this node attempt a leader-only write with the epoch it holds or last
-//! held, to see fencing at work.
+//! held, to see fencing at work. `POST /api/v1/cluster/store/adopt`: an
+//! operator's explicit "trust the group's Redis as it is now" after it lost
+//! data (see `store::memory`).
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::Serialize;
@@ -17,7 +19,9 @@ use crate::actors::membership::EXPIRY;
 use crate::store::StoreError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(cluster).service(fence_check);
+    cfg.service(cluster)
+        .service(fence_check)
+        .service(adopt_store);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -130,4 +134,29 @@ async fn fence_check(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoreAdopted {
+    /// The identity every node of the group trusts from now on.
+    pub store_id: String,
+}
+
+/// After the group's Redis lost data (`/readyz` 503 `store-lost`), an
+/// operator checks what is there (restore the configuration on a master
+/// group), then adopts the store: every node that knew the old identity
+/// trusts the current one again within a heartbeat. Numbering and epochs
+/// continued above what the nodes had seen all along.
+#[utoipa::path(tag = "cluster", security(("bearer" = [])),
+    responses((status = 200, body = StoreAdopted), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[post("/api/v1/cluster/store/adopt")]
+async fn adopt_store(
+    _: Authorized<AdminRole>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let store_id = state.store.adopt(&state.group).await?;
+    state.metrics.store_lost.set(0);
+    tracing::warn!(%store_id, "the operator adopted the group's Redis");
+    Ok(HttpResponse::Ok().json(StoreAdopted { store_id }))
 }

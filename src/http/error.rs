@@ -29,6 +29,8 @@ pub enum ApiError {
     #[error("invalid query: {0}")]
     InvalidQuery(String),
     #[error("{0}")]
+    InvalidIdempotencyKey(String),
+    #[error("{0}")]
     UnknownServiceInRow(String),
     #[error("missing or unknown bearer token")]
     Unauthorized,
@@ -64,6 +66,12 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("send the body as application/json")]
     UnsupportedMediaType,
+    #[error("this Idempotency-Key was already used for a different request; use a new key for a new request")]
+    IdempotencyKeyReused,
+    #[error("{0}")]
+    RequestExpired(String),
+    #[error("the change was made but fewer than {wanted} replicas confirmed it within {timeout_ms} ms; retry with the same Idempotency-Key")]
+    ReplicationTimeout { wanted: u32, timeout_ms: u64 },
     #[error("compressed request bodies are not accepted; send the body without Content-Encoding")]
     CompressedBody,
     #[error("this path does not answer this method; it answers {0}")]
@@ -78,6 +86,8 @@ pub enum ApiError {
     WriteContention(#[source] StoreError),
     #[error("{0}")]
     NotReady(String),
+    #[error("{0}; the group's numbering and epochs continue above what the nodes saw. Slave groups adopt the store by themselves once mirrored; on a master group an operator adopts it with POST /api/v1/cluster/store/adopt")]
+    StoreLost(String),
     #[error("the group's Redis is unavailable")]
     Unavailable(#[source] StoreError),
     #[error("the group's Redis is loading its data after a restart; try again shortly")]
@@ -110,6 +120,7 @@ impl ApiError {
             InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid-body"),
             InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid-identifier"),
             InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid-query"),
+            InvalidIdempotencyKey(_) => (StatusCode::BAD_REQUEST, "invalid-idempotency-key"),
             UnknownServiceInRow(_) => (StatusCode::BAD_REQUEST, "unknown-service"),
             Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
@@ -128,6 +139,9 @@ impl ApiError {
             ReadOnlyReplica => (StatusCode::CONFLICT, "read-only-replica"),
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
+            IdempotencyKeyReused => (StatusCode::CONFLICT, "idempotency-key-reused"),
+            RequestExpired(_) => (StatusCode::SERVICE_UNAVAILABLE, "request-expired"),
+            ReplicationTimeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "replication-timeout"),
             CompressedBody => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-content-encoding",
@@ -138,6 +152,7 @@ impl ApiError {
             Fenced { .. } => (StatusCode::CONFLICT, "fenced"),
             WriteContention(_) => (StatusCode::CONFLICT, "write-contention"),
             NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not-ready"),
+            StoreLost(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-lost"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis-unavailable"),
             StoreLoading(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-loading"),
             NodeBusy(_) => (StatusCode::SERVICE_UNAVAILABLE, "node-busy"),
@@ -206,6 +221,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e),
+            StoreError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            StoreError::ReplicationTimeout {
+                wanted, timeout_ms, ..
+            } => ApiError::ReplicationTimeout { wanted, timeout_ms },
             StoreError::Loading(_) => ApiError::StoreLoading(e),
             StoreError::Fenced { held, current } => ApiError::Fenced { held, current },
             StoreError::Contention { .. } => ApiError::WriteContention(e),
@@ -245,6 +264,7 @@ impl From<QueueError> for ApiError {
             QueueError::UnknownService { .. } => ApiError::UnknownService(e.to_string()),
             QueueError::UnknownCounter { .. } => ApiError::UnknownCounter(e.to_string()),
             QueueError::NoCurrentTicket { .. } => ApiError::NoCurrentTicket(e.to_string()),
+            QueueError::Expired { .. } => ApiError::RequestExpired(e.to_string()),
             QueueError::NotWaiting { .. } => ApiError::NotWaiting(e.to_string()),
             QueueError::Store(store) => store.into(),
         }

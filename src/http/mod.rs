@@ -17,6 +17,7 @@ pub mod mirror;
 pub mod openapi;
 pub mod ops;
 pub mod players;
+pub mod request;
 pub mod ticket_link;
 
 use std::sync::Arc;
@@ -52,6 +53,10 @@ pub struct AppState {
     pub leader: LeaderStatus,
     pub media: MediaHandle,
     pub media_settings: MediaSettings,
+    /// Dates requests back over a stall of this process.
+    pub stall: crate::stall::StallWatch,
+    /// `http.request_deadline_ms`.
+    pub request_deadline_ms: u64,
     pub edge: EdgeLimits,
     pub links: ticket_link::TicketLinks,
 }

@@ -174,7 +174,7 @@ impl Modify for TimeZoneNames {
         branches::recall, branches::finish, branches::no_show, branches::transfer,
         branches::queues, branches::display,
         events::branch_events,
-        cluster::cluster, cluster::fence_check,
+        cluster::cluster, cluster::fence_check, cluster::adopt_store,
         mirror::mirror_config,
         media::list_media, media::put_media, media::delete_media, media::serve_media,
         media::mirror_manifest, media::mirror_blob,

@@ -37,7 +37,15 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             "the group's Redis does not answer".into(),
         ));
     }
+    if let Some(why) = state.store.memory().lost() {
+        return Err(ApiError::StoreLost(why));
+    }
     state.snapshot()?;
+    if state.stall.recovering(std::time::Instant::now()) {
+        return Err(ApiError::NotReady(
+            "this node was stalled a moment ago; ticket requests read now are refused as possibly stale".into(),
+        ));
+    }
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 

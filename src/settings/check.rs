@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::de::DeserializeOwned;
 
-use super::{mask_url, NodeRole, SecretUrl, Settings};
+use super::{mask_url, Durability, NodeRole, SecretUrl, Settings};
 use crate::domain::Id;
 
 const SECTIONS: [&str; 7] = [
@@ -168,6 +168,7 @@ pub(super) fn problems(settings: &Settings) -> Vec<String> {
             "http.max_streams_per_token",
             http.max_streams_per_token as u64,
         ),
+        ("http.request_deadline_ms", http.request_deadline_ms),
         ("redis.response_timeout_ms", redis.response_timeout_ms),
         ("redis.connect_timeout_ms", redis.connect_timeout_ms),
     ] {
@@ -177,6 +178,21 @@ pub(super) fn problems(settings: &Settings) -> Vec<String> {
     }
     if !redis.url.is_empty() {
         problems.extend(url_problem("redis.url", &redis.url, &["redis", "rediss"]));
+    }
+    if redis.durability == Durability::Replicated
+        && (redis.min_replicas == 0 || redis.replication_timeout_ms == 0)
+    {
+        problems.push(
+            "redis.min_replicas and redis.replication_timeout_ms: must be above 0 with durability replicated".to_owned(),
+        );
+    }
+    if !redis.sentinels.is_empty() {
+        if !redis.url.is_empty() {
+            problems.push("redis.sentinels and redis.url: set one of them, not both".to_owned());
+        }
+        if redis.master_name.is_empty() {
+            problems.push("redis.master_name: needed with redis.sentinels".to_owned());
+        }
     }
     if !["everysec", "always"].contains(&redis.embedded_appendfsync.as_str()) {
         problems.push(format!(

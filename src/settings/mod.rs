@@ -94,6 +94,9 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Largest accepted JSON body.
     pub max_json_bytes: usize,
+    /// A ticket or counter request older than this when its turn comes is
+    /// refused with 503 instead of performed (its client has given up).
+    pub request_deadline_ms: u64,
     /// A request body must have arrived within this time, plus one second
     /// for every `body_min_bytes_per_s` bytes received (so large uploads at
     /// a fair rate go on, a trickle does not); else 408.
@@ -113,6 +116,7 @@ impl Default for HttpSettings {
             advertise_url: String::new(),
             workers: 0,
             max_json_bytes: 64 * 1024,
+            request_deadline_ms: 3_000,
             body_timeout_ms: 10_000,
             body_min_bytes_per_s: 4_096,
             sse_heartbeat_ms: 2_000,
@@ -135,6 +139,29 @@ pub struct RedisSettings {
     /// Longest wait for one Redis reply before the request fails with 503.
     pub response_timeout_ms: u64,
     pub connect_timeout_ms: u64,
+    /// Redis Sentinel addresses (`host:port`), instead of `url`.
+    #[serde(deserialize_with = "string_list")]
+    pub sentinels: Vec<String>,
+    /// The master's name the sentinels monitor.
+    pub master_name: String,
+    /// When a ticket change is acknowledged.
+    pub durability: Durability,
+    /// `replicated`: replicas that must confirm a ticket change.
+    pub min_replicas: u32,
+    /// `replicated`: longest wait for them before answering 503.
+    pub replication_timeout_ms: u64,
+}
+
+/// When a ticket change is acknowledged (API.md `redis.durability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// As soon as the group's Redis has applied it.
+    #[default]
+    Async,
+    /// Once `min_replicas` replicas have it too (`WAIT`), else 503
+    /// `replication-timeout`.
+    Replicated,
 }
 
 impl Default for RedisSettings {
@@ -145,6 +172,11 @@ impl Default for RedisSettings {
             embedded_appendfsync: "everysec".to_owned(),
             response_timeout_ms: 2_000,
             connect_timeout_ms: 1_000,
+            sentinels: Vec::new(),
+            master_name: String::new(),
+            durability: Durability::Async,
+            min_replicas: 1,
+            replication_timeout_ms: 500,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `INCR epoch` in the same script, so every holder has its own epoch, the
 //! fencing token [`fenced`](super::fenced) writes are checked against.
 
-use super::{keys, Store, StoreError, StoreResult};
+use super::{keys, strings, Store, StoreError, StoreResult};
 use crate::domain::Id;
 
 /// A lease holder: `node|epoch`.
@@ -62,18 +62,21 @@ impl Store {
             .key(keys::group_prefix(group))
             .arg(node)
             .arg(ttl_ms)
+            .arg(self.memory().max_epoch())
             .invoke_async(&mut conn)
             .await?;
         if taken == 1 {
             let epoch = value
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("epoch {value:?}")))?;
+            self.memory().note_epoch(epoch);
             Ok(Ok(epoch))
         } else {
-            Ok(Err((
-                LeaseHolder::parse(&value),
-                u64::try_from(pttl).unwrap_or(0),
-            )))
+            let holder = LeaseHolder::parse(&value);
+            if let Some(holder) = &holder {
+                self.memory().note_epoch(holder.epoch);
+            }
+            Ok(Err((holder, u64::try_from(pttl).unwrap_or(0))))
         }
     }
 
@@ -165,11 +168,58 @@ impl Store {
                     .unwrap_or(0),
             })
             .collect();
+        let epoch = epoch.parse().unwrap_or(0);
+        self.memory().note_epoch(epoch);
         Ok(ClusterState {
             leader: LeaseHolder::parse(&lease),
-            epoch: epoch.parse().unwrap_or(0),
+            epoch,
             members,
         })
+    }
+
+    /// Checks the store's identity against the one this node remembers
+    /// (see [`super::memory`]) and records the outcome there: trusted, or
+    /// lost with the reason.
+    pub async fn check_identity(&self, group: &Id) -> StoreResult<Option<String>> {
+        let (status, id) = self.identity_script(group, "check").await?;
+        match status.as_str() {
+            "ok" => self.memory().trust(id),
+            "lost" => self.memory().mark_lost(
+                "the group's Redis no longer has the identity this node knew: it lost its data (restarted empty?)".into(),
+            ),
+            _ => self.memory().mark_lost(format!(
+                "the group's Redis has another identity ({id}) than this node knew: restored from a backup, or another store?"
+            )),
+        }
+        Ok(self.memory().lost())
+    }
+
+    /// Trusts the store as it is now (an operator's `turnus store adopt`,
+    /// or a slave group that mirrored its configuration again), and lets
+    /// every node that remembers the same old identity follow.
+    pub async fn adopt(&self, group: &Id) -> StoreResult<String> {
+        let (_, id) = self.identity_script(group, "adopt").await?;
+        self.memory().trust(id.clone());
+        Ok(id)
+    }
+
+    async fn identity_script(&self, group: &Id, mode: &str) -> StoreResult<(String, String)> {
+        let mut conn = self.conn();
+        let candidate = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let reply = strings(
+            self.scripts()
+                .store_identity
+                .key(keys::group_prefix(group))
+                .arg(self.memory().identity().unwrap_or_default())
+                .arg(candidate)
+                .arg(mode)
+                .invoke_async(&mut conn)
+                .await?,
+        )?;
+        match reply.as_slice() {
+            [status, id] => Ok((status.clone(), id.clone())),
+            other => Err(StoreError::Corrupt(format!("store identity {other:?}"))),
+        }
     }
 
     /// Makes sure Redis never evicts keys (the epoch, the lease, the

@@ -1,6 +1,16 @@
 //! The embedded default: a private `redis-server` child that the node
 //! starts, supervises and stops.
 //!
+//! Supervision: a thread polls the child every [`SUPERVISE_EVERY`]; when it
+//! has exited (crash, OOM killer, an operator's SIGKILL) the thread reaps it
+//! (no zombie), logs, counts the restart, and starts it again on the same
+//! port and data directory after a back-off (0.2 s doubling to 5 s, back to
+//! 0.2 s once a child has run for a minute). The node's connection manager
+//! reconnects to the same URL by itself, and the AOF brings back every
+//! acknowledged ticket. Restarted children are forked by the supervisor
+//! thread, which lives until [`EmbeddedRedis::stop`], so their parent-death
+//! signal stays armed.
+//!
 //! Durability: AOF is on, so an acknowledged ticket is in the AOF file (in
 //! the OS page cache at least) before the node answers; killing the node or
 //! Redis loses nothing, and with `appendfsync always` neither does an OS
@@ -13,7 +23,21 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// How often the supervisor looks at the child.
+pub const SUPERVISE_EVERY: Duration = Duration::from_millis(100);
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A child that ran this long resets the back-off.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+const READY_WITHIN: Duration = Duration::from_secs(15);
+
+/// Called once per restart of the child (the node counts it in a metric).
+pub type OnRestart = Arc<dyn Fn() + Send + Sync>;
 
 /// Why the embedded Redis could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,18 +62,87 @@ pub enum EmbeddedError {
     NotReady(Duration, PathBuf),
 }
 
-/// A running private `redis-server`; stopped (gracefully, so the AOF is
-/// flushed) when dropped.
+/// A running private `redis-server`, supervised; stopped (gracefully, so
+/// the AOF is flushed) when dropped.
 pub struct EmbeddedRedis {
-    child: Child,
+    port: u16,
+    pid_file: PathBuf,
+    /// The current child; `None` while a restart is pending.
+    child: Arc<Mutex<Option<Child>>>,
+    stopping: Arc<AtomicBool>,
+    supervisor: Option<JoinHandle<()>>,
+}
+
+/// How to start the child again.
+struct Launch {
+    binary: String,
+    dir: PathBuf,
+    appendfsync: String,
     port: u16,
     pid_file: PathBuf,
 }
 
+impl Launch {
+    fn command(&self) -> Command {
+        let log_file = self.dir.join("redis.log");
+        let mut command = Command::new(&self.binary);
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", &self.dir.to_string_lossy()])
+            .args(["--appendonly", "yes", "--appendfsync", &self.appendfsync])
+            .args(["--save", ""])
+            .args(["--maxmemory-policy", "noeviction"])
+            .args(["--protected-mode", "yes", "--daemonize", "no"])
+            .args(["--logfile", &log_file.to_string_lossy()])
+            .args(["--pidfile", &self.pid_file.to_string_lossy()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        set_parent_death_signal(&mut command);
+        command
+    }
+
+    /// Starts the child and waits until it answers PING.
+    fn spawn_ready(&self) -> Result<Child, EmbeddedError> {
+        let mut child = self.command().spawn().map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                EmbeddedError::NotInstalled {
+                    binary: self.binary.clone(),
+                }
+            } else {
+                EmbeddedError::Spawn {
+                    binary: self.binary.clone(),
+                    source,
+                }
+            }
+        })?;
+        // Pid file for the leftover check of the next start; redis writes
+        // it too, but only once it is up.
+        let _ = fs::write(&self.pid_file, child.id().to_string());
+        match wait_ready(&mut child, self.port, READY_WITHIN) {
+            Ok(()) => Ok(child),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(EmbeddedError::NotReady(
+                    READY_WITHIN,
+                    self.dir.join("redis.log"),
+                ))
+            }
+        }
+    }
+}
+
 impl EmbeddedRedis {
     /// Starts `binary` with its data under `data_dir/redis` on a free
-    /// loopback port and waits until it answers.
-    pub fn start(binary: &str, data_dir: &Path, appendfsync: &str) -> Result<Self, EmbeddedError> {
+    /// loopback port, waits until it answers, and supervises it from then
+    /// on, calling `on_restart` at each restart.
+    pub fn start(
+        binary: &str,
+        data_dir: &Path,
+        appendfsync: &str,
+        on_restart: OnRestart,
+    ) -> Result<Self, EmbeddedError> {
         let dir = data_dir.join("redis");
         fs::create_dir_all(&dir).map_err(|source| EmbeddedError::DataDir {
             path: dir.clone(),
@@ -64,7 +157,6 @@ impl EmbeddedRedis {
         let pid_file = dir.join("turnus-redis.pid");
         kill_leftover(&pid_file);
 
-        let log_file = dir.join("redis.log");
         let mut last_error = None;
         // A port found free can be taken before redis binds it; try a few.
         for _ in 0..5 {
@@ -72,59 +164,44 @@ impl EmbeddedRedis {
                 binary: binary.to_owned(),
                 source,
             })?;
-            let mut command = Command::new(binary);
-            command
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--dir", &dir.to_string_lossy()])
-                .args(["--appendonly", "yes", "--appendfsync", appendfsync])
-                .args(["--save", ""])
-                .args(["--maxmemory-policy", "noeviction"])
-                .args(["--protected-mode", "yes", "--daemonize", "no"])
-                .args(["--logfile", &log_file.to_string_lossy()])
-                .args(["--pidfile", &pid_file.to_string_lossy()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
-            set_parent_death_signal(&mut command);
-            let mut child = match command.spawn() {
-                Ok(child) => child,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(EmbeddedError::NotInstalled {
-                        binary: binary.to_owned(),
-                    })
-                }
-                Err(source) => {
-                    return Err(EmbeddedError::Spawn {
-                        binary: binary.to_owned(),
-                        source,
-                    })
-                }
+            let launch = Launch {
+                binary: binary.to_owned(),
+                dir: dir.clone(),
+                appendfsync: appendfsync.to_owned(),
+                port,
+                pid_file: pid_file.clone(),
             };
-            // Pid file for the leftover check of the next start; redis
-            // writes it too, but only once it is up.
-            let _ = fs::write(&pid_file, child.id().to_string());
-            match wait_ready(&mut child, port, Duration::from_secs(15)) {
-                Ok(()) => {
+            match launch.spawn_ready() {
+                Ok(child) => {
                     tracing::info!(port, dir = %dir.display(), "embedded redis-server started");
+                    let child = Arc::new(Mutex::new(Some(child)));
+                    let stopping = Arc::new(AtomicBool::new(false));
+                    let supervisor = {
+                        let (child, stopping) = (child.clone(), stopping.clone());
+                        std::thread::Builder::new()
+                            .name("embedded-redis".into())
+                            .spawn(move || supervise(&launch, &child, &stopping, &on_restart))
+                            .map_err(|source| EmbeddedError::Spawn {
+                                binary: binary.to_owned(),
+                                source,
+                            })?
+                    };
                     return Ok(EmbeddedRedis {
-                        child,
                         port,
                         pid_file,
+                        child,
+                        stopping,
+                        supervisor: Some(supervisor),
                     });
                 }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last_error = Some(e);
-                }
+                Err(e @ EmbeddedError::NotInstalled { .. }) => return Err(e),
+                Err(e) => last_error = Some(e),
             }
         }
-        Err(last_error.unwrap_or(EmbeddedError::NotReady(Duration::ZERO, log_file))).map_err(|e| {
-            match e {
-                EmbeddedError::NotReady(d, _) => EmbeddedError::NotReady(d, dir.join("redis.log")),
-                other => other,
-            }
-        })
+        Err(last_error.unwrap_or(EmbeddedError::NotReady(
+            Duration::ZERO,
+            dir.join("redis.log"),
+        )))
     }
 
     /// The URL of the running server.
@@ -132,25 +209,87 @@ impl EmbeddedRedis {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    /// Stops the server: SIGTERM (Redis flushes the AOF and exits), then
-    /// SIGKILL if it has not exited within five seconds.
+    /// Stops supervising, then the server: SIGTERM (Redis flushes the AOF
+    /// and exits), then SIGKILL if it has not exited within five seconds.
     pub fn stop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(supervisor) = self.supervisor.take() {
+            let _ = supervisor.join();
+        }
+        let mut slot = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut child) = slot.take() else {
+            return;
+        };
+        if let Ok(Some(_)) = child.try_wait() {
             return;
         }
-        send_signal(self.child.id(), libc::SIGTERM);
+        send_signal(child.id(), libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 let _ = fs::remove_file(&self.pid_file);
                 tracing::info!("embedded redis-server stopped");
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
         let _ = fs::remove_file(&self.pid_file);
+    }
+}
+
+/// The supervisor thread: reaps a child that exited and starts another on
+/// the same port and data, with back-off, until the node stops.
+fn supervise(
+    launch: &Launch,
+    slot: &Mutex<Option<Child>>,
+    stopping: &AtomicBool,
+    on_restart: &OnRestart,
+) {
+    let mut backoff = BACKOFF_MIN;
+    let mut started = Instant::now();
+    while !stopping.load(Ordering::SeqCst) {
+        std::thread::sleep(SUPERVISE_EVERY);
+        let exited = {
+            let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+            match guard.as_mut().map(Child::try_wait) {
+                Some(Ok(Some(status))) => {
+                    guard.take(); // reaped by try_wait: no zombie left
+                    Some(status.to_string())
+                }
+                Some(Ok(None)) => None,
+                Some(Err(e)) => Some(format!("cannot be waited for: {e}")),
+                None => Some("not running".to_owned()),
+            }
+        };
+        let Some(how) = exited else { continue };
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if started.elapsed() >= STABLE_AFTER {
+            backoff = BACKOFF_MIN;
+        }
+        tracing::error!(
+            port = launch.port,
+            exit = %how,
+            backoff_ms = backoff.as_millis(),
+            "embedded redis-server died; restarting it on the same port and data"
+        );
+        on_restart();
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match launch.spawn_ready() {
+            Ok(child) => {
+                tracing::info!(port = launch.port, "embedded redis-server restarted");
+                started = Instant::now();
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+            }
+            Err(e) => tracing::error!(error = %e, "embedded redis-server did not restart"),
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 //! | `queues` | set | services that ever had a queue (the day close walks them) |
 //! | `fence` | string | highest leader epoch that wrote here (fenced writes) |
 //! | `closed-day` | string | last business day closed |
+//! | `once:<key>` | hash | an `Idempotency-Key`'s request fingerprint and first reply, 24 h (`lua/lib/once.lua`) |
 //!
 //! | key (after the group prefix) | type | what |
 //! |---|---|---|
@@ -34,6 +35,8 @@
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
 //! | `media-manifest` | string | slave: the media manifest the group wants (JSON) |
 //! | `media-version` | string | slave: its version (sha256) |
+//! | `store-id` | string | the store's identity, written once (`lua/store_identity.lua`) |
+//! | `store-replaced` | set | identities an adoption replaced: nodes that knew one follow |
 //! | `link-secret` | string | HMAC secret of customers' ticket links (hex; set once, NX) |
 
 use crate::domain::Id;

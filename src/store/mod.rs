@@ -8,26 +8,23 @@
 
 pub mod cluster;
 pub mod config;
+pub mod connection;
 pub mod embedded;
 pub mod fenced;
 pub mod keys;
 pub mod links;
 pub mod media;
+pub mod memory;
 pub mod mirror;
 pub mod scripts;
 pub mod tickets;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 
 use crate::domain::Id;
-use crate::settings::RedisSettings;
 
+pub use connection::Store;
 pub use scripts::script_source;
-use scripts::Scripts;
 pub use tickets::{Outcome, QueueContext, QueueHead, TicketView};
 
 /// What can go wrong talking to Redis.
@@ -50,6 +47,18 @@ pub enum StoreError {
     /// caller's.
     #[error("fenced: held epoch {held}, current epoch {current}")]
     Fenced { held: u64, current: u64 },
+    /// An `Idempotency-Key` came again with a different request than the
+    /// one it was first used for.
+    #[error("this Idempotency-Key was used for another request")]
+    IdempotencyKeyReused,
+    /// Durability `replicated`: the change is made on the master but fewer
+    /// than `wanted` replicas confirmed it in time.
+    #[error("{acked} of {wanted} replicas confirmed the change within {timeout_ms} ms")]
+    ReplicationTimeout {
+        acked: u32,
+        wanted: u32,
+        timeout_ms: u64,
+    },
     /// A compare-and-swap lost to concurrent writers this many times in a
     /// row; nothing was written. Trying again later can succeed.
     #[error("gave up after {attempts} concurrent modifications")]
@@ -67,6 +76,8 @@ impl From<redis::RedisError> for StoreError {
             || e.is_unrecoverable_error()
         {
             StoreError::Unavailable(e)
+        } else if e.code() == Some("IDEMPOTENCY_KEY_REUSED") {
+            StoreError::IdempotencyKeyReused
         } else {
             StoreError::Redis(e)
         }
@@ -84,46 +95,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// How often the connection manager retries a reconnect before a request
 /// fails (and the caller answers 503), and the longest delay between tries.
 const RECONNECT_RETRIES: usize = 2;
-const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
-
-/// A handle on the group's Redis. Cheap to clone: every clone shares one
-/// multiplexed connection, so concurrent requests are pipelined on one
-/// socket instead of each checking a connection out of a pool.
-#[derive(Clone)]
-pub struct Store {
-    client: redis::Client,
-    conn: ConnectionManager,
-    scripts: Arc<Scripts>,
-}
+const RECONNECT_MAX_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Store {
-    /// Connects lazily: the node starts (and `/readyz` says 503) even when
-    /// Redis is down, and the connection manager reconnects by itself.
-    pub fn connect(url: &str, settings: &RedisSettings) -> StoreResult<Store> {
-        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)))
-            .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(RECONNECT_MAX_DELAY);
-        let conn = client
-            .get_connection_manager_lazy(config)
-            .map_err(StoreError::Redis)?;
-        Ok(Store {
-            client,
-            conn,
-            scripts: Arc::new(Scripts::new()),
-        })
-    }
-
-    pub(crate) fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
-
-    pub(crate) fn scripts(&self) -> &Scripts {
-        &self.scripts
-    }
-
     /// Whether Redis answers.
     pub async fn ping(&self) -> StoreResult<()> {
         let mut conn = self.conn();
@@ -162,7 +136,8 @@ impl Store {
     ) -> StoreResult<futures::stream::BoxStream<'static, Notice>> {
         use futures::StreamExt;
         let config_channel = keys::config_channel(group);
-        let mut pubsub = self.client.get_async_pubsub().await?;
+        let memory = self.memory().clone();
+        let mut pubsub = self.client().get_async_pubsub().await?;
         pubsub.psubscribe(keys::all_branch_events_pattern()).await?;
         pubsub.subscribe(&config_channel).await?;
         Ok(pubsub
@@ -172,9 +147,14 @@ impl Store {
                 let notice = if channel == config_channel {
                     Some(Notice::ConfigChanged)
                 } else {
-                    keys::branch_of_events_channel(channel).map(|branch| Notice::TicketEvent {
-                        branch: branch.to_owned(),
-                        payload: msg.get_payload::<String>().unwrap_or_default(),
+                    keys::branch_of_events_channel(channel).map(|branch| {
+                        let payload = msg.get_payload::<String>().unwrap_or_default();
+                        // Every node's numbers and ids raise this node's floors.
+                        memory.note_event(branch, &payload);
+                        Notice::TicketEvent {
+                            branch: branch.to_owned(),
+                            payload,
+                        }
                     })
                 };
                 futures::future::ready(notice)

@@ -14,7 +14,10 @@
 //! 4. for leader-only writes, the fence: `lib/fence_group.lua` or
 //!    `lib/fence_branch.lua`, which takes the epoch off the front of `ARGV`,
 //!    so every body reads its own arguments from `ARGV[1]`;
-//! 5. the body.
+//! 5. the body; for ticket and counter operations wrapped by
+//!    `lib/once.lua` / `lib/once_end.lua` (the `Idempotency-Key`: the
+//!    client's key and the request's fingerprint come off the front of
+//!    `ARGV`, a repeated key returns the first reply).
 //!
 //! This module owns how scripts are put together; it must not run them
 //! (that is the rest of `store`) nor hold business rules beyond handing the
@@ -23,6 +26,7 @@
 use redis::Script;
 
 use crate::domain::estimate::EWMA_ALPHA;
+use crate::domain::request::IDEMPOTENCY_TTL_S;
 use crate::domain::ticket::DISPLAY_LENGTH;
 
 /// How long a finished (served, no-show, closed) ticket stays readable.
@@ -57,31 +61,45 @@ pub enum Clock {
     Injected,
 }
 
+/// Whether a repeated `Idempotency-Key` returns the first reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Reads, group scripts, leader-only writes: no key.
+    None,
+    /// Ticket and counter operations (API.md "Retries").
+    Once,
+}
+
 /// One script: its name (for `turnus script NAME`), scope, fencing, body.
 pub struct ScriptDef {
     pub name: &'static str,
     scope: Scope,
     fencing: Fencing,
+    replay: Replay,
     body: &'static str,
 }
 
 macro_rules! script {
     ($name:literal, $scope:ident, $fencing:ident) => {
+        script!($name, $scope, $fencing, None)
+    };
+    ($name:literal, $scope:ident, $fencing:ident, $replay:ident) => {
         ScriptDef {
             name: $name,
             scope: Scope::$scope,
             fencing: Fencing::$fencing,
+            replay: Replay::$replay,
             body: include_str!(concat!("lua/", $name, ".lua")),
         }
     };
 }
 
-const ISSUE: ScriptDef = script!("issue", Branch, Open);
-const CALL: ScriptDef = script!("call", Branch, Open);
-const CALL_NUMBER: ScriptDef = script!("call_number", Branch, Open);
-const FINISH: ScriptDef = script!("finish", Branch, Open);
-const RECALL: ScriptDef = script!("recall", Branch, Open);
-const TRANSFER: ScriptDef = script!("transfer", Branch, Open);
+const ISSUE: ScriptDef = script!("issue", Branch, Open, Once);
+const CALL: ScriptDef = script!("call", Branch, Open, Once);
+const CALL_NUMBER: ScriptDef = script!("call_number", Branch, Open, Once);
+const FINISH: ScriptDef = script!("finish", Branch, Open, Once);
+const RECALL: ScriptDef = script!("recall", Branch, Open, Once);
+const TRANSFER: ScriptDef = script!("transfer", Branch, Open, Once);
 const TICKET: ScriptDef = script!("ticket", Branch, Open);
 const QUEUES: ScriptDef = script!("queues", Branch, Open);
 const DISPLAY: ScriptDef = script!("display", Branch, Open);
@@ -99,9 +117,10 @@ const CLOSE_DAY: ScriptDef = script!("close_day", Branch, Fenced);
 const MIRROR_APPLY: ScriptDef = script!("mirror_apply", Group, Fenced);
 const UPSTREAM_STATUS: ScriptDef = script!("upstream_status", Group, Fenced);
 const MEDIA_SWAP: ScriptDef = script!("media_swap", Group, Fenced);
+const STORE_IDENTITY: ScriptDef = script!("store_identity", Group, Open);
 
 /// Every script, for lookup by name.
-const ALL: [&ScriptDef; 23] = [
+const ALL: [&ScriptDef; 24] = [
     &ISSUE,
     &CALL,
     &CALL_NUMBER,
@@ -125,6 +144,7 @@ const ALL: [&ScriptDef; 23] = [
     &MIRROR_APPLY,
     &UPSTREAM_STATUS,
     &MEDIA_SWAP,
+    &STORE_IDENTITY,
 ];
 
 impl ScriptDef {
@@ -143,12 +163,26 @@ impl ScriptDef {
             (Fencing::Fenced, Scope::Group) => include_str!("lua/lib/fence_group.lua"),
             (Fencing::Fenced, Scope::Branch) => include_str!("lua/lib/fence_branch.lua"),
         };
+        let body = match self.replay {
+            Replay::None => self.body.to_owned(),
+            Replay::Once => format!(
+                "{}\nlocal function once_body()\n{}\nend\n{}",
+                include_str!("lua/lib/once.lua"),
+                self.body,
+                include_str!("lua/lib/once_end.lua"),
+            ),
+        };
         format!(
             "-- turnus script '{name}' (assembled by src/store/scripts.rs)\n{constants}\n{clock}\n{scope}\n{fence}\n{body}",
             name = self.name,
             constants = constants(),
-            body = self.body,
         )
+    }
+
+    /// Whether the script takes the client's `Idempotency-Key` and the
+    /// request's fingerprint as its first two arguments (`lib/once.lua`).
+    pub fn takes_idempotency_key(&self) -> bool {
+        self.replay == Replay::Once
     }
 
     fn script(&self) -> Script {
@@ -162,7 +196,8 @@ fn constants() -> String {
         "local DISPLAY_LENGTH = {DISPLAY_LENGTH}\n\
          local FINISHED_TTL_S = {FINISHED_TICKET_TTL_S}\n\
          local SEQUENCE_TTL_S = {SEQUENCE_TTL_S}\n\
-         local EWMA_ALPHA = {EWMA_ALPHA:?}\n"
+         local EWMA_ALPHA = {EWMA_ALPHA:?}\n\
+         local ONCE_TTL_S = {IDEMPOTENCY_TTL_S}\n"
     )
 }
 
@@ -202,6 +237,7 @@ pub(crate) struct Scripts {
     pub mirror_apply: Script,
     pub upstream_status: Script,
     pub media_swap: Script,
+    pub store_identity: Script,
 }
 
 impl Scripts {
@@ -230,6 +266,7 @@ impl Scripts {
             mirror_apply: MIRROR_APPLY.script(),
             upstream_status: UPSTREAM_STATUS.script(),
             media_swap: MEDIA_SWAP.script(),
+            store_identity: STORE_IDENTITY.script(),
         }
     }
 }

@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use redis::Value;
+use redis::{Script, ScriptInvocation, Value};
 
 use super::{keys, pairs, strings, Store, StoreError, StoreResult};
-use crate::domain::{EventKind, Id, MatrixEntry, TicketEvent};
+use crate::domain::{EventKind, Id, IdempotencyKey, MatrixEntry, TicketEvent};
 
 /// How a called ticket ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,21 +67,48 @@ fn rank(raw: i64) -> Option<u64> {
     u64::try_from(raw).ok()
 }
 
+/// Starts an invocation of a ticket operation's script (one wrapped by
+/// `lua/lib/once.lua`): the branch prefix, then the client's
+/// `Idempotency-Key` ('' for none) and the request's fingerprint, which the
+/// script compares when the key comes again.
+fn once<'a>(
+    script: &'a Script,
+    branch: &Id,
+    key: Option<&IdempotencyKey>,
+    fingerprint: &[&str],
+) -> ScriptInvocation<'a> {
+    let mut invocation = script.key(keys::branch_prefix(branch));
+    invocation
+        .arg(key.map_or("", IdempotencyKey::as_str))
+        .arg(fingerprint.join("\n"));
+    invocation
+}
+
 impl Store {
     /// Issues a ticket; the event is already in the outbox when this returns.
-    pub async fn issue(&self, branch: &Id, args: IssueArgs<'_>) -> StoreResult<TicketView> {
-        let mut conn = self.conn();
-        let (ev, raw_rank, times, seen): (String, i64, Vec<String>, Vec<String>) = self
-            .scripts()
-            .issue
-            .key(keys::branch_prefix(branch))
-            .arg(args.service)
-            .arg(args.prefix)
-            .arg(args.first)
-            .arg(args.last)
-            .arg(args.utc_offset_s)
-            .invoke_async(&mut conn)
-            .await?;
+    pub async fn issue(
+        &self,
+        branch: &Id,
+        key: Option<&IdempotencyKey>,
+        args: IssueArgs<'_>,
+    ) -> StoreResult<TicketView> {
+        let mut conn = self.write_conn();
+        let (floor_day, floor_nth) = self.memory().sequence_floor(branch.as_str(), args.service);
+        let (ev, raw_rank, times, seen): (String, i64, Vec<String>, Vec<String>) =
+            once(&self.scripts().issue, branch, key, &["issue", args.service])
+                .arg(args.service)
+                .arg(args.prefix)
+                .arg(args.first)
+                .arg(args.last)
+                .arg(args.utc_offset_s)
+                .arg(floor_day)
+                .arg(floor_nth)
+                .arg(self.memory().ticket_id_floor(branch.as_str()))
+                .invoke_async(&mut conn)
+                .await?;
+        // Noted before the WAIT: the ticket exists even if it times out.
+        self.memory().note_event(branch.as_str(), &ev);
+        self.confirm(&mut conn).await?;
         let event: TicketEvent = serde_json::from_str(&ev)?;
         let context = QueueContext::new(event.ts_ms, times, seen);
         Ok(TicketView {
@@ -97,16 +124,23 @@ impl Store {
     pub async fn call(
         &self,
         branch: &Id,
+        key: Option<&IdempotencyKey>,
         counter: &Id,
         ordered_row: &[MatrixEntry],
     ) -> StoreResult<Vec<TicketEvent>> {
-        let mut conn = self.conn();
-        let mut invocation = self.scripts().call.key(keys::branch_prefix(branch));
+        let mut conn = self.write_conn();
+        let mut invocation = once(
+            &self.scripts().call,
+            branch,
+            key,
+            &["call", counter.as_str()],
+        );
         invocation.arg(counter.as_str());
         for entry in ordered_row {
             invocation.arg(entry.service.as_str()).arg(entry.priority);
         }
         let events: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        self.confirm(&mut conn).await?;
         events
             .iter()
             .map(|e| serde_json::from_str(e).map_err(StoreError::from))
@@ -120,13 +154,19 @@ impl Store {
     pub async fn call_number(
         &self,
         branch: &Id,
+        key: Option<&IdempotencyKey>,
         counter: &Id,
         number: &str,
         utc_offset_s: i32,
         services: &[&str],
     ) -> StoreResult<Option<Vec<TicketEvent>>> {
-        let mut conn = self.conn();
-        let mut invocation = self.scripts().call_number.key(keys::branch_prefix(branch));
+        let mut conn = self.write_conn();
+        let mut invocation = once(
+            &self.scripts().call_number,
+            branch,
+            key,
+            &["call-number", counter.as_str(), number],
+        );
         invocation
             .arg(counter.as_str())
             .arg(number)
@@ -135,6 +175,7 @@ impl Store {
             invocation.arg(*service);
         }
         let reply: Vec<String> = invocation.invoke_async(&mut conn).await?;
+        self.confirm(&mut conn).await?;
         match reply.split_first() {
             Some((status, events)) if status == "ok" => Ok(Some(
                 events
@@ -151,6 +192,7 @@ impl Store {
     pub async fn finish(
         &self,
         branch: &Id,
+        key: Option<&IdempotencyKey>,
         counter: &Id,
         outcome: Outcome,
     ) -> StoreResult<Option<TicketEvent>> {
@@ -158,29 +200,40 @@ impl Store {
             Outcome::Served => ("served", EventKind::TicketServed.as_str()),
             Outcome::NoShow => ("no_show", EventKind::TicketNoShow.as_str()),
         };
-        let mut conn = self.conn();
-        let reply: Value = self
-            .scripts()
-            .finish
-            .key(keys::branch_prefix(branch))
-            .arg(counter.as_str())
-            .arg(status)
-            .arg(kind)
-            .invoke_async(&mut conn)
-            .await?;
+        let mut conn = self.write_conn();
+        let reply: Value = once(
+            &self.scripts().finish,
+            branch,
+            key,
+            &["finish", counter.as_str(), status],
+        )
+        .arg(counter.as_str())
+        .arg(status)
+        .arg(kind)
+        .invoke_async(&mut conn)
+        .await?;
+        self.confirm(&mut conn).await?;
         status_and_event(reply)
     }
 
     /// Announces the counter's current ticket again; `None` when it has none.
-    pub async fn recall(&self, branch: &Id, counter: &Id) -> StoreResult<Option<TicketEvent>> {
-        let mut conn = self.conn();
-        let reply: Value = self
-            .scripts()
-            .recall
-            .key(keys::branch_prefix(branch))
-            .arg(counter.as_str())
-            .invoke_async(&mut conn)
-            .await?;
+    pub async fn recall(
+        &self,
+        branch: &Id,
+        key: Option<&IdempotencyKey>,
+        counter: &Id,
+    ) -> StoreResult<Option<TicketEvent>> {
+        let mut conn = self.write_conn();
+        let reply: Value = once(
+            &self.scripts().recall,
+            branch,
+            key,
+            &["recall", counter.as_str()],
+        )
+        .arg(counter.as_str())
+        .invoke_async(&mut conn)
+        .await?;
+        self.confirm(&mut conn).await?;
         status_and_event(reply)
     }
 
@@ -189,18 +242,22 @@ impl Store {
     pub async fn transfer(
         &self,
         branch: &Id,
+        key: Option<&IdempotencyKey>,
         counter: &Id,
         to: &Id,
     ) -> StoreResult<Option<TicketView>> {
-        let mut conn = self.conn();
-        let reply: Value = self
-            .scripts()
-            .transfer
-            .key(keys::branch_prefix(branch))
-            .arg(counter.as_str())
-            .arg(to.as_str())
-            .invoke_async(&mut conn)
-            .await?;
+        let mut conn = self.write_conn();
+        let reply: Value = once(
+            &self.scripts().transfer,
+            branch,
+            key,
+            &["transfer", counter.as_str(), to.as_str()],
+        )
+        .arg(counter.as_str())
+        .arg(to.as_str())
+        .invoke_async(&mut conn)
+        .await?;
+        self.confirm(&mut conn).await?;
         let Value::Array(items) = reply else {
             return Err(StoreError::Corrupt("transfer reply is not a list".into()));
         };

@@ -1,6 +1,7 @@
 //! An acknowledged ticket survives SIGKILL of the node: the embedded Redis
 //! goes down with it (no orphan), and a node started again on the same data
-//! dir has every ticket with the status it had.
+//! dir has every ticket with the status it had. And SIGKILL of the embedded
+//! Redis alone: the node restarts it and keeps every acknowledged ticket.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -127,5 +128,93 @@ async fn acknowledged_tickets_survive_sigkill_of_the_node() {
         Some(next.number.clone()) > last_cash,
         "{} after {last_cash:?}",
         next.number
+    );
+}
+
+/// The embedded `redis-server` SIGKILLed while the node runs under ticket
+/// load: the node reaps it, starts it again on the same data, and issues
+/// again within seconds; every ticket acknowledged before, during or after
+/// the kill is there, numbering goes on, and the restart is counted.
+#[tokio::test]
+async fn a_killed_embedded_redis_is_restarted_with_every_acknowledged_ticket() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let node = NodeProcess::start_ready(NodeConfig::new("supervisor")).await;
+    let api = node.api().clone();
+    api.setup_branch(BRANCH, &[("cash", "C")], &[("c1", &[("cash", 1)])])
+        .await;
+    let acknowledged = Arc::new(Mutex::new(Vec::<Ticket>::new()));
+    let running = Arc::new(AtomicBool::new(true));
+    let kiosks: Vec<_> = (0..4)
+        .map(|_| {
+            let (api, acknowledged, running) = (api.clone(), acknowledged.clone(), running.clone());
+            tokio::spawn(async move {
+                while running.load(Ordering::SeqCst) {
+                    match api.try_issue(BRANCH, "cash").await {
+                        Ok(t) => acknowledged.lock().expect("lock").push(t),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            })
+        })
+        .collect();
+    let count = || acknowledged.lock().expect("lock").len();
+    let wait_for = |n: usize, what: &'static str| {
+        let count = &count;
+        crate::support::eventually(what, Duration::from_secs(30), move || {
+            std::future::ready((count() >= n).then_some(()))
+        })
+    };
+    wait_for(50, "50 tickets before the kill").await;
+
+    let old_pid = embedded_redis_pid(node.data_dir());
+    send_signal(old_pid, libc::SIGKILL);
+    let killed_at = Instant::now();
+    let before_kill = count();
+    // Back to issuing: tickets acknowledged after the kill.
+    wait_for(before_kill + 50, "issuing again after the kill").await;
+    let back_after = killed_at.elapsed();
+    running.store(false, Ordering::SeqCst);
+    for kiosk in kiosks {
+        kiosk.await.expect("kiosk task");
+    }
+
+    // The old child was reaped (no zombie) and a new one serves.
+    assert!(
+        !process_alive(old_pid),
+        "pid {old_pid} still exists (a zombie?)"
+    );
+    let new_pid = embedded_redis_pid(node.data_dir());
+    assert_ne!(new_pid, old_pid);
+    let text = api.metrics().await.expect("/metrics");
+    assert_eq!(
+        crate::support::api::metric_value(&text, "turnus_embedded_redis_restarts_total"),
+        Some(1.0)
+    );
+    assert!(
+        node.log().contains("embedded redis-server died"),
+        "the restart is logged"
+    );
+
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    let mut numbers = std::collections::HashSet::new();
+    for ticket in &acknowledged {
+        assert!(
+            numbers.insert(ticket.number.clone()),
+            "{} twice",
+            ticket.number
+        );
+        assert_eq!(api.ticket(BRANCH, &ticket.id).await.number, ticket.number);
+    }
+    let queued: u64 = api.queues(BRANCH).await.iter().map(|q| q.waiting).sum();
+    assert_eq!(
+        queued,
+        acknowledged.len() as u64,
+        "no ticket lost, none extra"
+    );
+    println!(
+        "embedded redis SIGKILLed: issuing again {back_after:?} after the kill; {} tickets acknowledged, all present",
+        acknowledged.len()
     );
 }

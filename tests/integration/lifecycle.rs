@@ -102,3 +102,88 @@ async fn a_paused_node_answers_nothing_and_resumes_where_it_was() {
         Some(before.id)
     );
 }
+
+/// The SIGSTOP case of issue 12: requests that reached a paused node wait in
+/// its socket buffers; when it resumes, their clients have given up. A
+/// ticket or call request whose turn comes after the node's deadline
+/// (`http.request_deadline_ms`, 3 s by default) is refused with 503
+/// `request-expired` instead of performed.
+#[tokio::test]
+async fn requests_that_waited_out_a_pause_are_refused_not_performed() {
+    let node = NodeProcess::start_ready(NodeConfig::new("frozen")).await;
+    let api = node.api();
+    api.setup_branch("main", &[("cash", "C")], &[("c1", &[("cash", 1)])])
+        .await;
+    let before = api.issue("main", "cash").await;
+
+    node.pause();
+    wait_state(node.pid(), "stopped by SIGSTOP", |state| state == Some('T')).await;
+    let paused_at = Instant::now();
+    let send = |path: &'static str, token: &'static str, client_timeout: Duration| {
+        let mut request = api.http.post(api.url(path)).bearer_auth(token);
+        if path.ends_with("tickets") {
+            request = request.json(&serde_json::json!({"service": "cash"}));
+        }
+        request.timeout(client_timeout).send()
+    };
+    use crate::support::{KIOSK, OPERATOR};
+    // Kiosks that give up after a second, and one client that waits.
+    let gave_up = futures::future::join_all((0..3).map(|_| {
+        send(
+            "/api/v1/branches/main/tickets",
+            KIOSK,
+            Duration::from_secs(1),
+        )
+    }));
+    let patient_issue = tokio::spawn(send(
+        "/api/v1/branches/main/tickets",
+        KIOSK,
+        Duration::from_secs(60),
+    ));
+    let patient_call = tokio::spawn(send(
+        "/api/v1/branches/main/counters/c1/call",
+        OPERATOR,
+        Duration::from_secs(60),
+    ));
+    for answer in gave_up.await {
+        assert!(answer.is_err(), "a paused node answered: {answer:?}");
+    }
+    // The fault itself: the node stays paused past its request deadline.
+    tokio::time::sleep(Duration::from_millis(4_500).saturating_sub(paused_at.elapsed())).await;
+    node.resume();
+
+    for (what, patient) in [("issue", patient_issue), ("call", patient_call)] {
+        let response = patient
+            .await
+            .expect("the client task")
+            .unwrap_or_else(|e| panic!("{what}: no answer after SIGCONT: {e}"));
+        crate::support::api::assert_error(
+            response,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request-expired",
+        )
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while api.readyz().await != Some(StatusCode::OK) {
+        assert!(
+            Instant::now() < deadline,
+            "not ready within 30 s of SIGCONT"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing queued during the pause was performed: the first ticket is
+    // still the only one waiting, uncalled, and numbering goes on from it.
+    let queues = api.queues("main").await;
+    assert_eq!(
+        queues.iter().map(|q| q.waiting).sum::<u64>(),
+        1,
+        "{queues:?}"
+    );
+    assert_eq!(api.ticket("main", &before.id).await.status, "waiting");
+    assert_eq!(api.issue("main", "cash").await.number, "C002");
+    let text = api.metrics().await.expect("/metrics");
+    let expired = crate::support::api::metric_value(&text, "turnus_requests_expired_total")
+        .expect("the counter is exported");
+    assert!(expired >= 2.0, "expired requests counted: {expired}");
+}

@@ -9,6 +9,8 @@
 //!   their Rust reference models (numbering, business day, matrix, average).
 //! - `concurrency`: two nodes, many kiosks and counters on one Redis.
 //! - `durability`: an acknowledged ticket survives SIGKILL of the node.
+//! - `replication`: durability `replicated` with a real replica (`WAIT`).
+//! - `retries`: `Idempotency-Key` on ticket and counter POSTs, across nodes.
 //! - `edge`: the audit's findings about the HTTP edge and the process
 //!   (issue 8): limits, methods, auth headers, OpenAPI against answers,
 //!   metrics format, configuration errors, port in use, event streams.
@@ -18,6 +20,10 @@
 //!   and the (ignored) failover benchmark.
 //! - `media`: the media library on a master (in-process), and its mirror
 //!   to a slave group with real processes, files and faults.
+//! - `sentinel`: master + replica + three sentinels; the master SIGKILLed
+//!   under load, with `replicated` and `async` durability.
+//! - `store_loss`: a group's Redis restarted empty under load: noticed,
+//!   no number, id or epoch reused, fenced, adopted; a slave group by itself.
 //! - `pages`: the web pages in a real headless Chromium (flows, recovery,
 //!   accessibility) and the (ignored) screenshots.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
@@ -33,6 +39,10 @@ mod lifecycle;
 mod media;
 mod pages;
 mod readiness;
+mod replication;
+mod retries;
 mod rules;
+mod sentinel;
 mod slave;
+mod store_loss;
 mod support;

@@ -352,19 +352,23 @@ impl ApiClient {
 
     /// Issues a ticket; `Ok` only on 201.
     pub async fn try_issue(&self, branch: &str, service: &str) -> Result<Ticket, String> {
+        self.try_issue_keyed(branch, service, None).await
+    }
+
+    /// Issues a ticket with an `Idempotency-Key` (when `Some`); `Ok` only
+    /// on 201.
+    pub async fn try_issue_keyed(
+        &self,
+        branch: &str,
+        service: &str,
+        key: Option<&str>,
+    ) -> Result<Ticket, String> {
         let path = format!("/api/v1/branches/{branch}/tickets");
         let body = json!({"service": service});
-        let response = self
-            .http
-            .post(self.url(&path))
-            .bearer_auth(KIOSK)
-            .json(&body)
-            .timeout(TRY_TIMEOUT)
-            .send()
+        let (status, text) = self
+            .try_post(&path, KIOSK, Some(body), key)
             .await
             .map_err(|e| format!("POST {path}: {e}"))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| e.to_string())?;
         if status != StatusCode::CREATED {
             return Err(format!("POST {path} answered {status}: {text}"));
         }
@@ -392,6 +396,32 @@ impl ApiClient {
             StatusCode::NO_CONTENT => Ok(None),
             other => Err(format!("POST {path} answered {other}: {text}")),
         }
+    }
+
+    /// A POST with an optional JSON body and `Idempotency-Key`, failure
+    /// tolerant: the status and body, or why there was no answer.
+    pub async fn try_post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Result<(StatusCode, String), String> {
+        let mut builder = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .timeout(TRY_TIMEOUT);
+        if let Some(body) = body {
+            builder = builder.json(&body);
+        }
+        if let Some(key) = key {
+            builder = builder.header("Idempotency-Key", key);
+        }
+        let response = builder.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        Ok((status, text))
     }
 
     // Cluster.

@@ -132,6 +132,27 @@ impl RedisProbe {
             .map_or(0, |v| v.parse().expect("a numeric epoch"))
     }
 
+    /// `INFO replication` of this server.
+    pub fn replication_info(&mut self) -> String {
+        redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut self.conn)
+            .unwrap_or_default()
+    }
+
+    /// Waits until this server, a replica, has a live link to its master
+    /// (its initial sync is done).
+    pub async fn wait_linked(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.replication_info().contains("master_link_status:up") {
+            assert!(
+                Instant::now() < deadline,
+                "the replica did not sync within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The branch's fence: the highest leader epoch that wrote there.
     pub fn branch_fence(&mut self, branch: &str) -> u64 {
         self.get(&keys::branch_fence(&id(branch)))
@@ -251,6 +272,15 @@ impl Cluster {
         self.nodes[index].kill();
         let config = self.configs[index].clone();
         self.nodes[index] = NodeProcess::start_ready(config).await;
+    }
+
+    /// Stops the group's Redis and starts it again on the same port with
+    /// nothing in it (the test Redis keeps no data): a store that lost its
+    /// data under the running nodes.
+    pub async fn restart_redis_empty(&mut self) {
+        self._redis.stop().await;
+        self._redis.restart().await;
+        self.probe = RedisProbe::connect(&self._redis.url());
     }
 
     /// Waits until some node holds the lease.

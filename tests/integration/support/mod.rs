@@ -5,11 +5,13 @@ pub mod api;
 pub mod app;
 pub mod browser;
 pub mod cluster;
+pub mod load;
 pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod redis;
 pub mod scripts;
+pub mod sentinel;
 pub mod sse;
 
 use std::future::Future;

@@ -19,11 +19,27 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    /// More `redis-server` arguments (a replica's `--replicaof`).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a server and waits until it answers PING.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(Vec::new())
+    }
+
+    /// Starts a replica of the server on `master_port` and waits until it
+    /// answers PING (it may still be syncing).
+    pub fn start_replica_of(master_port: u16) -> RedisServer {
+        RedisServer::start_with(vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master_port.to_string(),
+        ])
+    }
+
+    fn start_with(extra: Vec<String>) -> RedisServer {
         let mut last_log = String::new();
         // A port found free can be taken before redis binds it; try again.
         for _ in 0..5 {
@@ -33,9 +49,10 @@ impl RedisServer {
                 .expect("create a temp dir for redis");
             let port = free_port();
             let mut server = RedisServer {
-                child: Some(spawn(port, &dir, &[])),
+                child: Some(spawn(port, &dir, &as_strs(&extra))),
                 port,
                 dir,
+                extra: extra.clone(),
             };
             if server.wait_ready_blocking() {
                 return server;
@@ -90,7 +107,7 @@ impl RedisServer {
     /// and waits until it answers.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "restart() needs a stopped server");
-        self.child = Some(spawn(self.port, &self.dir, &[]));
+        self.child = Some(spawn(self.port, &self.dir, &as_strs(&self.extra)));
         let deadline = Instant::now() + READY_WITHIN;
         while !ping(self.port) {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
@@ -105,6 +122,26 @@ impl RedisServer {
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL, at once (a crash); [`restart`](Self::restart) brings it
+    /// back on the same port with the same arguments.
+    pub fn kill_now(&mut self) {
+        self.kill();
+    }
+
+    /// SIGSTOP: the server holds its connections but answers nothing.
+    pub fn pause(&self) {
+        if let Some(child) = &self.child {
+            signal(child, libc::SIGSTOP);
+        }
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        if let Some(child) = &self.child {
+            signal(child, libc::SIGCONT);
         }
     }
 
@@ -180,11 +217,17 @@ impl Drop for RedisServer {
     }
 }
 
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 fn spawn(port: u16, dir: &TempDir, extra: &[&str]) -> Child {
     let log = dir.path().join("redis.log");
     Command::new(BINARY)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        // A replica syncs at once instead of after Redis 7's 5 s default.
+        .args(["--repl-diskless-sync-delay", "0"])
         .args(["--dir", &dir.path().to_string_lossy()])
         .args(["--logfile", &log.to_string_lossy()])
         .args(["--daemonize", "no"])

@@ -44,11 +44,16 @@ impl ScriptRunner {
         args: &[String],
         now_us: i64,
     ) -> T {
-        let script = self.scripts.entry(name).or_insert_with(|| {
-            let def = by_name(name).unwrap_or_else(|| panic!("no script {name}"));
-            Script::new(&def.source(Clock::Injected))
-        });
+        let def = by_name(name).unwrap_or_else(|| panic!("no script {name}"));
+        let script = self
+            .scripts
+            .entry(name)
+            .or_insert_with(|| Script::new(&def.source(Clock::Injected)));
         let mut invocation = script.key(keys::branch_prefix(branch));
+        if def.takes_idempotency_key() {
+            // No Idempotency-Key, and so no fingerprint either.
+            invocation.arg("").arg("");
+        }
         for arg in args {
             invocation.arg(arg);
         }

@@ -18,7 +18,7 @@ local function event_json(kind, t, at_ms, from_service)
     type = kind, id = t.id, service = t.service, number = t.number, status = t.status,
     issued_ms = tonumber(t.issued_ms), called_ms = tonumber(t.called_ms),
     finished_ms = tonumber(t.finished_ms), counter = t.counter, ts_ms = at_ms,
-    from_service = from_service,
+    from_service = from_service, seq_day = tonumber(t.day), seq_nth = tonumber(t.nth),
   })
 end
 

@@ -1,0 +1,336 @@
+//! The connection to the group's Redis: a URL (the embedded default or a
+//! configured one) or a master found through Redis Sentinel; the hot path's
+//! one multiplexed connection; and durability `replicated` (`WAIT`).
+//!
+//! With Sentinel, a resolver task asks the sentinels for the master's
+//! address every [`RESOLVE_EVERY`] and, when it moved (a failover), swaps in
+//! connections to the new master. A request in flight on the old master
+//! fails (503; the client retries with its `Idempotency-Key`), the next one
+//! goes to the new master. Polling covers both triggers of re-resolution:
+//! a lost connection and `READONLY` from a demoted master (Sentinel's answer
+//! has moved by then). Leadership stays correct across a promotion because
+//! epochs only go up (the lease script takes a floor, see
+//! [`super::memory`]).
+//!
+//! Owns connections; knows nothing of keys or scripts.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::memory::StoreMemory;
+use super::scripts::Scripts;
+use super::{StoreError, StoreResult};
+use crate::settings::{Durability, RedisSettings};
+
+/// How often the sentinels are asked where the master is.
+pub const RESOLVE_EVERY: Duration = Duration::from_millis(200);
+
+/// A handle on the group's Redis. Cheap to clone: every clone shares one
+/// multiplexed connection, so concurrent requests are pipelined on one
+/// socket instead of each checking a connection out of a pool.
+#[derive(Clone)]
+pub struct Store {
+    target: Target,
+    settings: Arc<RedisSettings>,
+    link: Arc<RwLock<Arc<Link>>>,
+    scripts: Arc<Scripts>,
+    memory: StoreMemory,
+}
+
+/// Where the group's Redis is.
+#[derive(Debug, Clone)]
+enum Target {
+    Url,
+    Sentinel {
+        sentinels: Vec<String>,
+        master_name: String,
+    },
+}
+
+/// The connections to one Redis address.
+struct Link {
+    url: String,
+    client: redis::Client,
+    conn: ConnectionManager,
+    replicated: Option<Replicated>,
+}
+
+/// Durability `replicated`: ticket changes go over their own connections,
+/// each followed by `WAIT` on the same connection (WAIT covers the writes
+/// of the connection it is sent on, and blocks that connection meanwhile,
+/// so reads and other nodes' work keep the main connection to themselves).
+struct Replicated {
+    writers: Vec<ConnectionManager>,
+    next: AtomicUsize,
+    min_replicas: u32,
+    timeout_ms: u64,
+}
+
+/// Connections for `replicated` ticket changes: enough that a few WAITs in
+/// flight do not queue the rest.
+const REPLICATED_WRITERS: usize = 8;
+
+impl Link {
+    /// Connects lazily: nothing is sent until the first command.
+    fn open(url: &str, settings: &RedisSettings) -> StoreResult<Link> {
+        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)))
+            .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
+            .set_number_of_retries(super::RECONNECT_RETRIES)
+            .set_max_delay(super::RECONNECT_MAX_DELAY);
+        let conn = client
+            .get_connection_manager_lazy(config.clone())
+            .map_err(StoreError::Redis)?;
+        let replicated = match settings.durability {
+            Durability::Async => None,
+            Durability::Replicated => {
+                // WAIT blocks for up to its timeout: the reply must be
+                // allowed that long on top of the usual.
+                let config = config.set_response_timeout(Some(Duration::from_millis(
+                    settings.response_timeout_ms + settings.replication_timeout_ms,
+                )));
+                let writers = (0..REPLICATED_WRITERS)
+                    .map(|_| client.get_connection_manager_lazy(config.clone()))
+                    .collect::<Result<_, _>>()
+                    .map_err(StoreError::Redis)?;
+                Some(Replicated {
+                    writers,
+                    next: AtomicUsize::new(0),
+                    min_replicas: settings.min_replicas,
+                    timeout_ms: settings.replication_timeout_ms,
+                })
+            }
+        };
+        Ok(Link {
+            url: url.to_owned(),
+            client,
+            conn,
+            replicated,
+        })
+    }
+}
+
+impl Store {
+    /// Connects lazily to `url`: the node starts (and `/readyz` says 503)
+    /// even when Redis is down, and the connection manager reconnects by
+    /// itself.
+    pub fn connect(url: &str, settings: &RedisSettings) -> StoreResult<Store> {
+        Ok(Store::new(
+            Target::Url,
+            Link::open(url, settings)?,
+            settings,
+            StoreMemory::default(),
+        ))
+    }
+
+    /// Finds the master through `settings.sentinels` (waiting up to the
+    /// connect timeout for one to answer) and follows it from then on.
+    pub async fn connect_sentinel(settings: &RedisSettings) -> StoreResult<Store> {
+        let target = Target::Sentinel {
+            sentinels: settings.sentinels.clone(),
+            master_name: settings.master_name.clone(),
+        };
+        let url = resolve(&target, settings).await.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "no sentinel of {:?} knows a master named {:?}",
+                settings.sentinels, settings.master_name
+            ))
+        })?;
+        tracing::info!(%url, master_name = %settings.master_name, "redis master found through sentinel");
+        let store = Store::new(
+            target,
+            Link::open(&url, settings)?,
+            settings,
+            StoreMemory::default(),
+        );
+        store.follow_sentinels();
+        Ok(store)
+    }
+
+    fn new(target: Target, link: Link, settings: &RedisSettings, memory: StoreMemory) -> Store {
+        Store {
+            target,
+            settings: Arc::new(settings.clone()),
+            link: Arc::new(RwLock::new(Arc::new(link))),
+            scripts: Arc::new(Scripts::new()),
+            memory,
+        }
+    }
+
+    /// Another handle with its own connection (the leader's) to the same
+    /// Redis, following the same sentinels, sharing this node's memory of
+    /// the store.
+    pub fn own_connection(&self) -> StoreResult<Store> {
+        let url = self.url();
+        let store = Store::new(
+            self.target.clone(),
+            Link::open(&url, &self.settings)?,
+            &self.settings,
+            self.memory.clone(),
+        );
+        store.follow_sentinels();
+        Ok(store)
+    }
+
+    /// The address of the Redis this handle talks to now.
+    pub fn url(&self) -> String {
+        self.link().url.clone()
+    }
+
+    /// What this node remembers about its store (identity, floors).
+    pub fn memory(&self) -> &StoreMemory {
+        &self.memory
+    }
+
+    fn link(&self) -> Arc<Link> {
+        self.link.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.link().conn.clone()
+    }
+
+    pub(crate) fn client(&self) -> redis::Client {
+        self.link().client.clone()
+    }
+
+    /// The connection a ticket change goes over; pass it to
+    /// [`Store::confirm`] after the change.
+    pub(crate) fn write_conn(&self) -> ConnectionManager {
+        let link = self.link();
+        match &link.replicated {
+            None => link.conn.clone(),
+            Some(r) => {
+                let i = r.next.fetch_add(1, Ordering::Relaxed) % r.writers.len();
+                r.writers[i].clone()
+            }
+        }
+    }
+
+    /// Durability `replicated`: waits until `min_replicas` replicas have
+    /// every write made so far on `conn` (so the caller's change too), or
+    /// fails with [`StoreError::ReplicationTimeout`]. `async`: nothing.
+    pub(crate) async fn confirm(&self, conn: &mut ConnectionManager) -> StoreResult<()> {
+        let (min_replicas, timeout_ms) = match &self.link().replicated {
+            None => return Ok(()),
+            Some(r) => (r.min_replicas, r.timeout_ms),
+        };
+        let acked: u32 = redis::cmd("WAIT")
+            .arg(min_replicas)
+            .arg(timeout_ms)
+            .query_async(conn)
+            .await?;
+        if acked >= min_replicas {
+            Ok(())
+        } else {
+            Err(StoreError::ReplicationTimeout {
+                acked,
+                wanted: min_replicas,
+                timeout_ms,
+            })
+        }
+    }
+
+    pub(crate) fn scripts(&self) -> &Scripts {
+        &self.scripts
+    }
+
+    /// With Sentinel: starts the task that swaps in the new master's
+    /// connections after a failover. It ends with the last clone of this
+    /// handle.
+    fn follow_sentinels(&self) {
+        if matches!(self.target, Target::Url) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(
+                "no runtime to follow the sentinels on; this connection will not follow a failover"
+            );
+            return;
+        };
+        let slot: Weak<RwLock<Arc<Link>>> = Arc::downgrade(&self.link);
+        let (target, settings) = (self.target.clone(), self.settings.clone());
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(RESOLVE_EVERY).await;
+                let Some(slot) = slot.upgrade() else { return };
+                let Some(url) = resolve(&target, &settings).await else {
+                    continue; // no sentinel answered: keep what we have
+                };
+                let current = slot.read().unwrap_or_else(|e| e.into_inner()).url.clone();
+                if url == current {
+                    continue;
+                }
+                match Link::open(&url, &settings) {
+                    Ok(link) => {
+                        tracing::warn!(from = %current, to = %url, "redis master moved (sentinel failover); reconnecting");
+                        *slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(link);
+                    }
+                    Err(e) => tracing::warn!(error = %e, %url, "cannot open the new master"),
+                }
+            }
+        });
+    }
+}
+
+/// Asks every sentinel where the master is and returns the address a
+/// majority of the configured sentinels gives (`redis://host:port/`), or
+/// `None`. A majority, not the first answer: right after a failover a
+/// sentinel that has not heard of it yet still names the old master, which
+/// may be back (empty) by then; following it would split the group over two
+/// masters.
+async fn resolve(target: &Target, settings: &RedisSettings) -> Option<String> {
+    let Target::Sentinel {
+        sentinels,
+        master_name,
+    } = target
+    else {
+        return None;
+    };
+    let limit = Duration::from_millis(settings.connect_timeout_ms);
+    let answers = futures::future::join_all(
+        sentinels
+            .iter()
+            .map(|sentinel| ask_sentinel(sentinel, master_name, limit)),
+    )
+    .await;
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for url in answers.into_iter().flatten() {
+        *counts.entry(url).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .find(|(_, n)| n * 2 > sentinels.len())
+        .map(|(url, _)| url)
+}
+
+async fn ask_sentinel(sentinel: &str, master_name: &str, limit: Duration) -> Option<String> {
+    let client = redis::Client::open(format!("redis://{sentinel}/")).ok()?;
+    let ask = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(master_name)
+            .query_async::<Option<(String, u16)>>(&mut conn)
+            .await
+    };
+    match tokio::time::timeout(limit, ask).await {
+        Ok(Ok(Some((host, port)))) => Some(format!("redis://{host}:{port}/")),
+        Ok(Ok(None)) => {
+            tracing::debug!(%sentinel, "sentinel knows no such master");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%sentinel, error = %e, "sentinel did not answer");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%sentinel, "sentinel timed out");
+            None
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `Sentinels`: three real `redis-sentinel` processes on free loopback
+//! ports watching one master (with a short `down-after-milliseconds`), for
+//! the failover tests. Killed on drop.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::free_port;
+use super::redis::ping;
+
+/// The master name the sentinels monitor.
+pub const MASTER_NAME: &str = "turnus-test";
+
+pub struct Sentinels {
+    children: Vec<Child>,
+    ports: Vec<u16>,
+    dir: TempDir,
+}
+
+impl Sentinels {
+    /// Starts three sentinels monitoring the master on `master_port`
+    /// (quorum 2) and waits until each answers.
+    pub async fn start(master_port: u16, down_after_ms: u64) -> Sentinels {
+        let dir = tempfile::Builder::new()
+            .prefix("turnus-test-sentinel-")
+            .tempdir()
+            .expect("a temp dir for the sentinels");
+        let mut sentinels = Sentinels {
+            children: Vec::new(),
+            ports: Vec::new(),
+            dir,
+        };
+        for i in 0..3 {
+            let port = free_port();
+            let config = sentinels.dir.path().join(format!("sentinel-{i}.conf"));
+            let log = sentinels.dir.path().join(format!("sentinel-{i}.log"));
+            std::fs::write(
+                &config,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndaemonize no\nlogfile {log}\n\
+                     dir {dir}\n\
+                     sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
+                     sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}\n\
+                     sentinel failover-timeout {MASTER_NAME} 10000\n\
+                     sentinel parallel-syncs {MASTER_NAME} 1\n",
+                    log = log.display(),
+                    dir = sentinels.dir.path().display(),
+                ),
+            )
+            .expect("write a sentinel config");
+            let child = Command::new("redis-sentinel")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start redis-sentinel (is it installed?): {e}"));
+            sentinels.children.push(child);
+            sentinels.ports.push(port);
+        }
+        for &port in &sentinels.ports {
+            super::eventually("a sentinel to answer", Duration::from_secs(20), || {
+                std::future::ready(ping(port).then_some(()))
+            })
+            .await;
+        }
+        sentinels
+    }
+
+    /// Waits until every sentinel knows the other two and `replicas`
+    /// replicas, so a failover can be agreed on.
+    pub async fn wait_settled(&self, replicas: usize) {
+        for &port in &self.ports {
+            super::eventually(
+                "the sentinels to know each other and the replica",
+                Duration::from_secs(30),
+                || std::future::ready(Self::settled(port, replicas).then_some(())),
+            )
+            .await;
+        }
+    }
+
+    fn settled(port: u16, replicas: usize) -> bool {
+        let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+            return false;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return false;
+        };
+        let Ok(flat): Result<Vec<String>, _> = redis::cmd("SENTINEL")
+            .arg("master")
+            .arg(MASTER_NAME)
+            .query(&mut conn)
+        else {
+            return false;
+        };
+        let field = |name: &str| {
+            flat.chunks(2)
+                .find(|pair| pair[0] == name)
+                .and_then(|pair| pair.get(1))
+                .and_then(|v| v.parse::<usize>().ok())
+        };
+        field("num-other-sentinels") == Some(2) && field("num-slaves") == Some(replicas)
+    }
+
+    /// `host:port,host:port,…` for `TURNUS__REDIS__SENTINELS`.
+    pub fn addresses(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The master's port as the first sentinel sees it now.
+    pub fn master_port(&self) -> Option<u16> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.ports[0])).ok()?;
+        let mut conn = client.get_connection().ok()?;
+        let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(MASTER_NAME)
+            .query(&mut conn)
+            .ok()?;
+        addr.map(|(_, port)| port)
+    }
+
+    /// The sentinels' logs (printed when a test fails).
+    pub fn logs(&self) -> String {
+        (0..self.ports.len())
+            .map(|i| {
+                let path: PathBuf = self.dir.path().join(format!("sentinel-{i}.log"));
+                std::fs::read_to_string(path).unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    }
+}
+
+impl Drop for Sentinels {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("sentinel logs:\n{}", self.logs());
+        }
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
