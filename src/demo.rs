@@ -183,6 +183,15 @@ pub fn banner(settings: &crate::settings::Settings, port: u16) -> String {
 turnus is running at {base}  (stop with Ctrl-C)
   demo branches: main, paulista (served here); porto (served by slave group north, see cluster/local.sh)
 
+  pages (open in a browser; the token after # stays in the browser):
+    all pages      {base}/
+    kiosk          {base}/kiosk/main#token={kiosk}&display={display}
+    counter c1     {base}/counter/main/c1#token={operator}&display={display}
+    display board  {base}/display/main?player=lobby#token={display}
+    media player   {base}/player/main/lobby#token={display}
+    dashboard      {base}/dashboard#token={display}
+    (the kiosk's ticket shows a QR code of the customer's phone page)
+
   health        {base}/healthz   {base}/readyz   {base}/metrics
   API document  {base}/api/v1/openapi.json
 
