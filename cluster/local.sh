@@ -31,6 +31,9 @@ GROUP_PORT=${BASE_PORT_GROUP:-8090}
 export TURNUS__AUTH__ADMIN_TOKENS=demo-admin TURNUS__AUTH__OPERATOR_TOKENS=demo-operator
 export TURNUS__AUTH__KIOSK_TOKENS=demo-kiosk TURNUS__AUTH__DISPLAY_TOKENS=demo-display
 export TURNUS__AUTH__PEER_TOKENS=demo-peer
+# The master nodes share the repository's media/ as their library; slave
+# nodes mirror it into their data directories.
+export TURNUS__MEDIA__LIBRARY_DIR="$root/media"
 
 binary() {
   if [[ -n "${TURNUS_BIN:-}" ]]; then echo "$TURNUS_BIN"; return; fi

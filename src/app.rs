@@ -13,7 +13,7 @@ use crate::actors::config_view::LoadNow;
 use crate::actors::leader::Release;
 use crate::actors::membership::Leave;
 use crate::actors::node::{self, NodeActors, NodeContext};
-use crate::actors::{ConfigHandle, LeaderStatus, TicketQueues};
+use crate::actors::{ConfigHandle, LeaderStatus, MediaHandle, TicketQueues};
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -97,6 +97,13 @@ impl Application {
 
         let advertise_url = advertise_url(&settings, port);
 
+        let media = MediaHandle::open(&settings).with_context(|| {
+            format!(
+                "media: library_dir {} / data_dir {}",
+                settings.media.library_dir.display(),
+                settings.node.data_dir.display()
+            )
+        })?;
         let settings = Arc::new(settings);
         let node = NodeContext {
             settings: settings.clone(),
@@ -110,6 +117,7 @@ impl Application {
             queues: TicketQueues::default(),
             metrics,
             leader_status: LeaderStatus::default(),
+            media,
         };
         let actors = node::start(&node);
         // Serve with the configuration loaded when Redis is up; if it is
@@ -129,6 +137,8 @@ impl Application {
             metrics: node.metrics.clone(),
             tokens: Tokens::from_settings(&settings.auth),
             leader: node.leader_status.clone(),
+            media: node.media.clone(),
+            media_settings: settings.media.clone(),
             stall: crate::stall::StallWatch::start().context("cannot start the stall watch")?,
             request_deadline_ms: settings.http.request_deadline_ms,
             edge: http::EdgeLimits::new(&settings.http, &node.metrics),
@@ -198,6 +208,7 @@ impl Application {
             }
         };
         self.actors.leader_arbiter.stop();
+        self.actors.media_arbiter.stop();
         if let Some(mut redis) = self.embedded.take() {
             redis.stop();
         }

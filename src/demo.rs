@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use crate::domain::config::{BranchInput, CounterInput, ServiceInput};
+use crate::domain::media::{PlayerInput, PlaylistItem};
 use crate::domain::{Branch, Id, MatrixEntry};
 use crate::store::config::UpdateError;
 use crate::store::Store;
@@ -33,6 +34,16 @@ struct BranchEntry {
     services: Vec<ServiceEntry>,
     #[serde(default)]
     counters: Vec<CounterEntry>,
+    #[serde(default)]
+    players: Vec<PlayerEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlayerEntry {
+    id: Id,
+    name: String,
+    playlist: Vec<PlaylistItem>,
 }
 
 fn utc() -> String {
@@ -91,6 +102,15 @@ fn parse(text: &str) -> anyhow::Result<Vec<Branch>> {
                 CounterInput {
                     name: c.name,
                     services: c.services,
+                },
+            )?;
+        }
+        for p in entry.players {
+            branch.put_player(
+                p.id,
+                PlayerInput {
+                    name: p.name,
+                    playlist: p.playlist,
                 },
             )?;
         }
@@ -163,6 +183,15 @@ pub fn banner(settings: &crate::settings::Settings, port: u16) -> String {
 turnus is running at {base}  (stop with Ctrl-C)
   demo branches: main, paulista (served here); porto (served by slave group north, see cluster/local.sh)
 
+  pages (open in a browser; the token after # stays in the browser):
+    all pages      {base}/
+    kiosk          {base}/kiosk/main#token={kiosk}&display={display}
+    counter c1     {base}/counter/main/c1#token={operator}&display={display}
+    display board  {base}/display/main?player=lobby#token={display}
+    media player   {base}/player/main/lobby#token={display}
+    dashboard      {base}/dashboard#token={display}
+    (the kiosk's ticket shows a QR code of the customer's phone page)
+
   health        {base}/healthz   {base}/readyz   {base}/metrics
   API document  {base}/api/v1/openapi.json
 
@@ -176,6 +205,9 @@ turnus is running at {base}  (stop with Ctrl-C)
     curl -s -H 'Authorization: Bearer {display}' {base}/api/v1/branches/main/queues
   live events (display):
     curl -sN -H 'Authorization: Bearer {display}' {base}/api/v1/branches/main/events
+  the lobby screen's playlist, and one of its files (from media/):
+    curl -s -H 'Authorization: Bearer {display}' {base}/api/v1/branches/main/players/lobby
+    curl -sI {base}/media/ads/welcome.svg
   administration (admin):
     curl -s -H 'Authorization: Bearer {admin}' {base}/api/v1/admin/branches
 "#
@@ -189,5 +221,20 @@ mod tests {
         let branches = super::parse(super::DEMO).expect("demo parses");
         assert_eq!(branches.len(), 3);
         assert!(branches.iter().all(|b| !b.counters.is_empty()));
+    }
+
+    #[test]
+    fn the_demo_player_plays_the_sample_media() {
+        let branches = super::parse(super::DEMO).expect("demo parses");
+        let players: Vec<_> = branches.iter().flat_map(|b| &b.players).collect();
+        assert!(!players.is_empty(), "the demo has a player profile");
+        let library = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("media");
+        for item in players.iter().flat_map(|p| &p.playlist) {
+            assert!(
+                library.join(&item.media).is_file(),
+                "media/{} is missing",
+                item.media
+            );
+        }
     }
 }

@@ -9,6 +9,7 @@
 //!   the embedded `redis-server`.
 //! - [`actors`]: actix actors that front the store: ticket queues, the
 //!   configuration view, the event hub.
+//! - [`blobs`]: media file I/O: the master's library, a slave's blob store.
 //! - [`http`]: actix-web handlers, auth, errors, OpenAPI.
 //! - [`web`]: the pages people look at (kiosk, counter, display, player,
 //!   dashboard, the customer's ticket), embedded and served by every node.
@@ -23,6 +24,7 @@
 
 pub mod actors;
 pub mod app;
+pub mod blobs;
 pub mod demo;
 pub mod domain;
 pub mod http;

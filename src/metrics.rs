@@ -109,11 +109,57 @@ pub struct Metrics {
     pub stats_backlog_events: Gauge,
     pub stats_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub outbox_oldest_age_seconds: Family<BranchLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub media: MediaMetrics,
     requests_expired: Counter,
     pub replication_timeouts: Counter,
     pub embedded_redis_restarts: Counter,
     pub store_lost: Gauge,
     pub event_streams: Gauge,
+}
+
+/// The media library and its mirror.
+#[derive(Default)]
+pub struct MediaMetrics {
+    /// Blob bytes this node served to peers (`turnus_media_blob_bytes_sent_total`).
+    pub blob_bytes_sent: Counter,
+    /// Blob bytes this node downloaded.
+    pub blob_bytes_received: Counter,
+    /// Downloads thrown away for a wrong size or sha256, and held blobs
+    /// that failed re-verification.
+    pub blobs_rejected: Counter,
+    /// Files of the wanted manifest not complete on this node.
+    pub files_missing: Gauge,
+    pub bytes_missing: Gauge,
+}
+
+impl MediaMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "media_blob_bytes_sent",
+            "Media blob bytes served to peer nodes",
+            self.blob_bytes_sent.clone(),
+        );
+        registry.register(
+            "media_blob_bytes_received",
+            "Media blob bytes downloaded by this node",
+            self.blob_bytes_received.clone(),
+        );
+        registry.register(
+            "media_blobs_rejected",
+            "Media blobs discarded for a wrong size or sha256",
+            self.blobs_rejected.clone(),
+        );
+        registry.register(
+            "media_files_missing",
+            "Files of the wanted media manifest not yet complete on this node",
+            self.files_missing.clone(),
+        );
+        registry.register(
+            "media_bytes_missing",
+            "Bytes of the wanted media manifest not yet complete on this node",
+            self.bytes_missing.clone(),
+        );
+    }
 }
 
 impl Metrics {
@@ -241,6 +287,8 @@ impl Metrics {
             "1 when the group's Redis answers",
             redis_up.clone(),
         );
+        let media = MediaMetrics::default();
+        media.register(&mut registry);
         let requests_expired = Counter::default();
         let replication_timeouts = Counter::default();
         let embedded_redis_restarts = Counter::default();
@@ -279,6 +327,7 @@ impl Metrics {
         Metrics {
             event_streams,
             registry,
+            media,
             requests_expired,
             replication_timeouts,
             embedded_redis_restarts,

@@ -2,12 +2,16 @@
 //! (API.md "Peer protocol"). It tries the configured master URLs in turn,
 //! starting with the one that answered last, so one master node down is not
 //! an outage.
+//!
+//! [`open_blob`] is the one way any node asks any other node (master or a
+//! member of its own group) for a media blob from an offset.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde::Deserialize;
 
+use crate::domain::media::Manifest;
 use crate::domain::stats::{StatsAck, StatsBatch};
 use crate::domain::{Branch, Id};
 use crate::settings::{Secret, SecretUrl};
@@ -28,6 +32,7 @@ pub struct ConfigSnapshotBody {
     pub branches: Vec<Branch>,
 }
 
+#[derive(Clone)]
 pub struct UpstreamClient {
     client: reqwest::Client,
     urls: Vec<SecretUrl>,
@@ -152,4 +157,143 @@ impl UpstreamClient {
 
 fn unreadable(base: &str, e: reqwest::Error) -> UpstreamError {
     UpstreamError::Unreachable(format!("{base}: unreadable body: {}", e.without_url()))
+}
+
+impl UpstreamClient {
+    /// The master's media manifest, checked against its version.
+    pub async fn fetch_manifest(&mut self) -> Result<Manifest, UpstreamError> {
+        let mut failures = Vec::new();
+        for attempt in 0..self.urls.len() {
+            let index = (self.preferred + attempt) % self.urls.len();
+            let base = &self.urls[index];
+            let url = format!("{}/api/v1/mirror/media/manifest", base.expose());
+            let response = self
+                .client
+                .get(&url)
+                .bearer_auth(self.token.expose())
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            // Errors name the masked base URL, never the one with credentials.
+            match response {
+                Ok(r) if r.status().is_success() => match r.json::<Manifest>().await {
+                    Ok(m) if m.is_consistent() => {
+                        self.preferred = index;
+                        return Ok(m);
+                    }
+                    Ok(_) => failures.push(format!("{base}: manifest does not match its version")),
+                    Err(e) => {
+                        failures.push(format!("{base}: unreadable manifest: {}", e.without_url()))
+                    }
+                },
+                Ok(r) if r.status().is_client_error() => {
+                    let status = r.status().as_u16();
+                    let body = r.text().await.unwrap_or_default();
+                    return Err(UpstreamError::Refused { status, body });
+                }
+                Ok(r) => failures.push(format!("{base}: {}", r.status())),
+                Err(e) => failures.push(format!("{base}: {}", e.without_url())),
+            }
+        }
+        Err(UpstreamError::Unreachable(failures.join("; ")))
+    }
+
+    /// Bytes `offset..=last` of a blob, from the first master node that
+    /// has it.
+    pub async fn open_blob(
+        &mut self,
+        sha256: &str,
+        offset: u64,
+        last: u64,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut failures = Vec::new();
+        for attempt in 0..self.urls.len() {
+            let index = (self.preferred + attempt) % self.urls.len();
+            let base = &self.urls[index];
+            let range = BlobRange {
+                offset,
+                last: Some(last),
+                complete_only: false,
+            };
+            match open_blob(
+                &self.client,
+                base.expose(),
+                self.token.expose(),
+                sha256,
+                range,
+            )
+            .await
+            {
+                Ok(r) => {
+                    self.preferred = index;
+                    return Ok(r);
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        Err(UpstreamError::Unreachable(failures.join("; ")))
+    }
+
+    /// The HTTP client, shared with requests to the group's own nodes.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// Which bytes of a blob to ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobRange {
+    pub offset: u64,
+    /// The last byte wanted; `None`: to the end.
+    pub last: Option<u64>,
+    /// Ask a slave node not to offer a copy still growing there.
+    pub complete_only: bool,
+}
+
+/// Asks the node at `base_url` for blob `sha256` from byte `range.offset`
+/// (HTTP Range). Only an answer that starts exactly there is accepted: 206
+/// with a matching `Content-Range`, or 200 when the offset is 0.
+pub async fn open_blob(
+    client: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+    sha256: &str,
+    range: BlobRange,
+) -> Result<reqwest::Response, UpstreamError> {
+    let query = if range.complete_only {
+        "?complete=1"
+    } else {
+        ""
+    };
+    let url = format!("{base_url}/api/v1/mirror/media/blobs/{sha256}{query}");
+    // What errors show: the URL with any credentials masked.
+    let shown = crate::settings::secret::mask_url(&url);
+    let offset = range.offset;
+    let last = range.last.map(|l| l.to_string()).unwrap_or_default();
+    let response = client
+        .get(&url)
+        .bearer_auth(token)
+        .header(reqwest::header::RANGE, format!("bytes={offset}-{last}"))
+        .send()
+        .await
+        .map_err(|e| UpstreamError::Unreachable(format!("{shown}: {}", e.without_url())))?;
+    let status = response.status();
+    let starts_at = response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes "))
+        .and_then(|v| v.split('-').next())
+        .and_then(|v| v.parse::<u64>().ok());
+    match status {
+        reqwest::StatusCode::PARTIAL_CONTENT if starts_at == Some(offset) => Ok(response),
+        reqwest::StatusCode::OK if offset == 0 => Ok(response),
+        s if s.is_client_error() => Err(UpstreamError::Refused {
+            status: s.as_u16(),
+            body: shown,
+        }),
+        s => Err(UpstreamError::Unreachable(format!(
+            "{shown}: {s}, content-range start {starts_at:?} for offset {offset}"
+        ))),
+    }
 }

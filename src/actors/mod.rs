@@ -12,6 +12,9 @@
 //! - [`DayCloser`]: the leader's end-of-business-day close, fenced.
 //! - [`ConfigMirror`]: on a slave group's leader, mirrors the master's
 //!   configuration into the group's Redis.
+//! - [`MediaDistributor`]: the master's library scan; on slave nodes the
+//!   media mirror (leader from the master, the others from their group),
+//!   with [`MediaHandle`] as what this node holds, for the HTTP layer.
 //! - [`Membership`]: heartbeats this node into the group's member list.
 //! - [`StatsAggregator`]: on every group's leader, applies its branches'
 //!   outboxes to the group's statistics rollups.
@@ -29,6 +32,9 @@ pub mod config_view;
 pub mod day_closer;
 pub mod event_hub;
 pub mod leader;
+pub mod media_distributor;
+pub mod media_fetch;
+pub mod media_handle;
 pub mod membership;
 pub mod node;
 pub mod stats_aggregator;
@@ -40,6 +46,8 @@ pub use config_view::{ConfigHandle, ConfigView};
 pub use day_closer::DayCloser;
 pub use event_hub::{EventHub, LiveEvent};
 pub use leader::{Leader, LeaderStatus};
+pub use media_distributor::MediaDistributor;
+pub use media_handle::MediaHandle;
 pub use membership::Membership;
 pub use node::{NodeActors, NodeContext};
 pub use stats_aggregator::StatsAggregator;

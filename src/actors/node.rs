@@ -17,8 +17,8 @@ use actix::prelude::*;
 use super::config_view::ConfigView;
 use super::leader::{LeadershipGained, LeadershipLost, SubscribeLeadership};
 use super::{
-    ConfigHandle, ConfigMirror, DayCloser, EventHub, Leader, LeaderStatus, Membership,
-    StatsAggregator, StatsShipper, TicketQueues,
+    ConfigHandle, ConfigMirror, DayCloser, EventHub, Leader, LeaderStatus, MediaDistributor,
+    MediaHandle, Membership, StatsAggregator, StatsShipper, TicketQueues,
 };
 use crate::domain::{Branch, Id};
 use crate::metrics::Metrics;
@@ -41,6 +41,8 @@ pub struct NodeContext {
     pub queues: TicketQueues,
     pub metrics: Arc<Metrics>,
     pub leader_status: LeaderStatus,
+    /// What this node holds of the media library (see `media_handle`).
+    pub media: MediaHandle,
 }
 
 impl NodeContext {
@@ -80,6 +82,8 @@ pub struct NodeActors {
     /// The Leader's own thread.
     pub leader_arbiter: Arbiter,
     pub membership: Addr<Membership>,
+    /// The MediaDistributor's own thread (hashing and file writes).
+    pub media_arbiter: Arbiter,
 }
 
 impl NodeActors {
@@ -112,12 +116,27 @@ pub fn start(node: &NodeContext) -> NodeActors {
         Leader::start_in_arbiter(&leader_arbiter.handle(), move |_| Leader::new(&node))
     };
     let membership = Membership::new(node).start();
+    // The media distributor hashes and writes files: its own thread, so the
+    // ticket queues never wait for it. On slaves it mirrors differently
+    // while this node leads, so it hears about leadership too.
+    let media_arbiter = Arbiter::new();
+    let media = {
+        let node = node.clone();
+        MediaDistributor::start_in_arbiter(&media_arbiter.handle(), move |_| {
+            MediaDistributor::new(&node)
+        })
+    };
+    leader.do_send(SubscribeLeadership {
+        gained: media.clone().recipient(),
+        lost: media.recipient(),
+    });
     let actors = NodeActors {
         hub,
         config_view,
         leader,
         leader_arbiter,
         membership,
+        media_arbiter,
     };
 
     actors.leader_only(DayCloser::new(node));

@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::media::{Player, PlayerInput};
 use super::{DomainError, Id};
 
 /// Service number ranges wrap within `first..=last`; six digits is plenty.
@@ -44,6 +45,9 @@ pub struct Branch {
     #[serde(default = "default_close_time")]
     #[schema(example = "00:00")]
     pub close_time: String,
+    /// Media player profiles, sorted by id.
+    #[serde(default)]
+    pub players: Vec<Player>,
     /// Thresholds of the alerts in `GET /api/v1/stats/summary`.
     #[serde(default)]
     pub alerts: AlertThresholds,
@@ -220,6 +224,7 @@ impl Branch {
             services: Vec::new(),
             counters: Vec::new(),
             close_time: default_close_time(),
+            players: Vec::new(),
             alerts: AlertThresholds::default(),
         };
         branch.replace_meta(input)?;
@@ -375,6 +380,32 @@ impl Branch {
         let before = self.counters.len();
         self.counters.retain(|c| c.id.as_str() != id);
         self.counters.len() != before
+    }
+
+    pub fn player(&self, id: &str) -> Option<&Player> {
+        self.players.iter().find(|p| p.id.as_str() == id)
+    }
+
+    /// Creates or replaces a media player profile.
+    pub fn put_player(&mut self, id: Id, input: PlayerInput) -> Result<(), DomainError> {
+        let mut problems = Problems::default();
+        problems.name(&input.name);
+        problems.0.extend(input.problems());
+        problems.finish()?;
+        let player = Player {
+            id,
+            name: input.name,
+            playlist: input.playlist,
+        };
+        upsert(&mut self.players, player, |p| &p.id);
+        Ok(())
+    }
+
+    /// Removes a player profile. Returns false when there was no such player.
+    pub fn remove_player(&mut self, id: &str) -> bool {
+        let before = self.players.len();
+        self.players.retain(|p| p.id.as_str() != id);
+        self.players.len() != before
     }
 
     /// Whether a node of `group` (the master group when `is_master`) serves

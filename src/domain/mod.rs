@@ -2,8 +2,9 @@
 //!
 //! This module owns identifiers, the configuration documents (branches,
 //! services, counters and their matrix rows), ticket numbering and business
-//! days, the matrix rule, the waiting-time estimate, the keys of
-//! customers' ticket links, and the statistics rollups and KPIs. It does no I/O and
+//! days, the matrix rule, the waiting-time estimate, the keys of customers'
+//! ticket links, the statistics rollups and KPIs, and media paths, manifests
+//! and playlists. It does no I/O and
 //! never reads a clock: every instant is passed in. It must not import actix,
 //! redis or tokio, so all of it is tested without a running server.
 
@@ -14,6 +15,7 @@ pub mod ids;
 pub mod kpi;
 pub mod link;
 pub mod matrix;
+pub mod media;
 pub mod request;
 pub mod stats;
 pub mod stats_report;
@@ -38,4 +40,7 @@ pub enum DomainError {
     /// A counter's matrix row names a service the branch does not have.
     #[error("unknown service {service:?} in the counter's services")]
     UnknownServiceInRow { service: String },
+    /// A media path that could leave the library or is otherwise unusable.
+    #[error("invalid media path {path:?}: {reason}")]
+    InvalidMediaPath { path: String, reason: String },
 }

@@ -42,7 +42,7 @@ pub struct Version {
 
 /// Runs one change of one branch document and makes this node see it before
 /// answering, so the administrator's next request here finds it.
-async fn update(
+pub(super) async fn update(
     state: &AppState,
     branch: &Id,
     change: impl FnMut(Option<Branch>) -> Result<Option<Branch>, ApiError>,
@@ -56,11 +56,11 @@ async fn update(
     Ok(result)
 }
 
-fn unknown_branch(id: &Id) -> ApiError {
+pub(super) fn unknown_branch(id: &Id) -> ApiError {
     ApiError::UnknownBranch(format!("no branch {id}"))
 }
 
-fn changed(version: u64, branch: Option<Branch>) -> Result<Branch, ApiError> {
+pub(super) fn changed(version: u64, branch: Option<Branch>) -> Result<Branch, ApiError> {
     branch.ok_or_else(|| ApiError::Internal(format!("version {version}: document vanished").into()))
 }
 

@@ -14,6 +14,7 @@ use super::auth::{AdminRole, Authorized, DisplayRole};
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{TokenErrors, Unavailable};
 use super::AppState;
+use crate::actors::media_handle::MediaProgress;
 use crate::actors::membership::EXPIRY;
 use crate::store::StoreError;
 
@@ -47,6 +48,8 @@ pub struct UpstreamView {
     pub last_contact: Option<chrono::DateTime<chrono::Utc>>,
     /// Ticket events not yet shipped to the master.
     pub stats_backlog: u64,
+    /// This node's media mirror against the group's wanted manifest.
+    pub media: MediaProgress,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -108,6 +111,7 @@ async fn upstream(state: &AppState) -> Result<UpstreamView, ApiError> {
         config_version: snapshot.version,
         last_contact: record.last_contact_ms.map(crate::domain::ticket::from_ms),
         stats_backlog: backlog,
+        media: state.media.progress(),
     })
 }
 

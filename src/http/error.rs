@@ -44,6 +44,16 @@ pub enum ApiError {
     UnknownCounter(String),
     #[error("{0}")]
     UnknownTicket(String),
+    #[error("{0}")]
+    UnknownPlayer(String),
+    #[error("{0}")]
+    InvalidMediaPath(String),
+    #[error("{0}")]
+    UnknownMedia(String),
+    #[error("the requested range is not within the file ({0} bytes)")]
+    RangeNotSatisfiable(u64),
+    #[error("not enough free disk space for this file")]
+    InsufficientStorage,
     #[error("no such resource")]
     NotFound,
     #[error("{0}")]
@@ -122,6 +132,11 @@ impl ApiError {
             UnknownService(_) => (StatusCode::NOT_FOUND, "unknown-service"),
             UnknownCounter(_) => (StatusCode::NOT_FOUND, "unknown-counter"),
             UnknownTicket(_) => (StatusCode::NOT_FOUND, "unknown-ticket"),
+            UnknownPlayer(_) => (StatusCode::NOT_FOUND, "unknown-player"),
+            InvalidMediaPath(_) => (StatusCode::BAD_REQUEST, "invalid-media-path"),
+            UnknownMedia(_) => (StatusCode::NOT_FOUND, "unknown-media"),
+            RangeNotSatisfiable(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "range-not-satisfiable"),
+            InsufficientStorage => (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage"),
             NotFound => (StatusCode::NOT_FOUND, "not-found"),
             NoCurrentTicket(_) => (StatusCode::CONFLICT, "no-current-ticket"),
             NotWaiting(_) => (StatusCode::CONFLICT, "not-waiting"),
@@ -243,6 +258,7 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidId { .. } => ApiError::InvalidId(e.to_string()),
             DomainError::Invalid { .. } => ApiError::InvalidBody(e.to_string()),
             DomainError::UnknownServiceInRow { .. } => ApiError::UnknownServiceInRow(e.to_string()),
+            DomainError::InvalidMediaPath { .. } => ApiError::InvalidMediaPath(e.to_string()),
         }
     }
 }

@@ -10,10 +10,13 @@ pub mod branches;
 pub mod cluster;
 pub mod error;
 pub mod events;
+pub mod files;
+pub mod media;
 pub mod middleware;
 pub mod mirror;
 pub mod openapi;
 pub mod ops;
+pub mod players;
 pub mod request;
 pub mod stats;
 pub mod ticket_link;
@@ -25,11 +28,13 @@ use actix::Addr;
 use actix_web::error::JsonPayloadError;
 use actix_web::web;
 
-use crate::actors::{ConfigHandle, ConfigView, EventHub, LeaderStatus, TicketQueue, TicketQueues};
+use crate::actors::{
+    ConfigHandle, ConfigView, EventHub, LeaderStatus, MediaHandle, TicketQueue, TicketQueues,
+};
 use crate::domain::config::ConfigSnapshot;
 use crate::domain::Id;
 use crate::metrics::Metrics;
-use crate::settings::{HttpSettings, NodeRole};
+use crate::settings::{HttpSettings, MediaSettings, NodeRole};
 use crate::store::Store;
 pub use auth::Tokens;
 pub use error::ApiError;
@@ -47,6 +52,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub tokens: Tokens,
     pub leader: LeaderStatus,
+    pub media: MediaHandle,
+    pub media_settings: MediaSettings,
     /// Dates requests back over a stall of this process.
     pub stall: crate::stall::StallWatch,
     /// `http.request_deadline_ms`.
@@ -157,6 +164,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cluster::configure(cfg);
     mirror::configure(cfg);
     stats::configure(cfg);
+    media::configure(cfg);
+    players::configure(cfg);
 }
 
 /// The answer to a request no route took: 405 with `Allow` when the path

@@ -24,7 +24,7 @@ use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{admin, branches, cluster, events, mirror, ops, stats};
+use super::{admin, branches, cluster, events, media, mirror, ops, players, stats};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(openapi_json);
@@ -177,6 +177,9 @@ impl Modify for TimeZoneNames {
         cluster::cluster, cluster::fence_check, cluster::adopt_store,
         mirror::mirror_config, mirror::mirror_stats,
         stats::branch_stats, stats::summary,
+        media::list_media, media::put_media, media::delete_media, media::serve_media,
+        media::mirror_manifest, media::mirror_blob,
+        players::put_player, players::delete_player, players::get_player,
     )
 )]
 pub struct ApiDoc;

@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use super::{mask_url, Durability, NodeRole, SecretUrl, Settings};
 use crate::domain::Id;
 
-const SECTIONS: [&str; 7] = [
-    "node", "http", "redis", "auth", "upstream", "leader", "stats",
+const SECTIONS: [&str; 8] = [
+    "node", "http", "redis", "auth", "upstream", "leader", "stats", "media",
 ];
 const ID_RULE: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 
@@ -225,6 +225,9 @@ pub(super) fn problems(settings: &Settings) -> Vec<String> {
     }
     if stats.poll_interval_ms == 0 || stats.drain_events_per_s == 0 {
         problems.push("stats: poll_interval_ms and drain_events_per_s must be above 0".to_owned());
+    }
+    if settings.media.max_file_bytes == 0 || settings.media.scan_interval_ms == 0 {
+        problems.push("media: max_file_bytes and scan_interval_ms must be above 0".to_owned());
     }
     if node.role == NodeRole::Slave {
         if settings.upstream.master_urls.is_empty() {

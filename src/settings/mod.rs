@@ -29,6 +29,7 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
     pub leader: LeaderSettings,
     pub stats: StatsSettings,
+    pub media: MediaSettings,
 }
 
 /// `master` holds the configuration and accepts administration; `slave`
@@ -248,6 +249,40 @@ impl Default for StatsSettings {
     }
 }
 
+/// The media library (master) and its mirror (slaves).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Master: the library; files copied here are published once they have
+    /// stopped changing. Master nodes of one group share it (one directory
+    /// on one host, or a shared file system).
+    pub library_dir: PathBuf,
+    /// Largest upload, and largest file a slave accepts in a manifest.
+    pub max_file_bytes: u64,
+    /// Master: how often the library directory is scanned.
+    pub scan_interval_ms: u64,
+    /// Slaves: how often every held blob is hashed again (0: never).
+    pub verify_interval_s: u64,
+    /// Slave leader: rate limit of downloads from the master group, in bytes
+    /// per second (0: none); copies within the group are not limited.
+    pub bandwidth_limit_bytes_per_s: u64,
+    /// Free space a download must leave on the disk.
+    pub min_free_bytes: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            library_dir: PathBuf::from("media"),
+            max_file_bytes: 2 * 1024 * 1024 * 1024,
+            scan_interval_ms: 2_000,
+            verify_interval_s: 3_600,
+            bandwidth_limit_bytes_per_s: 0,
+            min_free_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
 /// A list given as an array or as one comma-separated string.
 fn string_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
@@ -325,6 +360,7 @@ impl Settings {
             upstream: check::section(&raw, "upstream", &mut problems),
             leader: check::section(&raw, "leader", &mut problems),
             stats: check::section(&raw, "stats", &mut problems),
+            media: check::section(&raw, "media", &mut problems),
         };
         problems.extend(check::problems(&settings));
         if problems.is_empty() {

@@ -41,6 +41,8 @@
 //! | `members` | sorted set | node → last heartbeat (ms) |
 //! | `member-addr` | hash | node → advertised URL |
 //! | `upstream` | hash | slave: link to the master as the leader last saw it |
+//! | `media-manifest` | string | slave: the media manifest the group wants (JSON) |
+//! | `media-version` | string | slave: its version (sha256) |
 //! | `store-id` | string | the store's identity, written once (`lua/store_identity.lua`) |
 //! | `store-replaced` | set | identities an adoption replaced: nodes that knew one follow |
 //! | `link-secret` | string | HMAC secret of customers' ticket links (hex; set once, NX) |
@@ -111,6 +113,11 @@ pub fn group_epoch(group: &Id) -> String {
 /// A slave group's record of its link to the master.
 pub fn group_upstream(group: &Id) -> String {
     format!("{}upstream", group_prefix(group))
+}
+
+/// A slave group's wanted media manifest (JSON).
+pub fn group_media_manifest(group: &Id) -> String {
+    format!("{}media-manifest", group_prefix(group))
 }
 
 /// The channel a branch's ticket events are published on.

@@ -13,6 +13,7 @@ pub mod embedded;
 pub mod fenced;
 pub mod keys;
 pub mod links;
+pub mod media;
 pub mod memory;
 pub mod mirror;
 pub mod scripts;

@@ -116,13 +116,14 @@ const RAISE_FENCE: ScriptDef = script!("raise_fence", Branch, Fenced);
 const CLOSE_DAY: ScriptDef = script!("close_day", Branch, Fenced);
 const MIRROR_APPLY: ScriptDef = script!("mirror_apply", Group, Fenced);
 const UPSTREAM_STATUS: ScriptDef = script!("upstream_status", Group, Fenced);
+const MEDIA_SWAP: ScriptDef = script!("media_swap", Group, Fenced);
 const STORE_IDENTITY: ScriptDef = script!("store_identity", Group, Open);
 const OUTBOX_READ: ScriptDef = script!("outbox_read", Branch, Open);
 const STATS_APPLY: ScriptDef = script!("stats_apply", Branch, Open);
 const OUTBOX_TRIM: ScriptDef = script!("outbox_trim", Branch, Fenced);
 
 /// Every script, for lookup by name.
-const ALL: [&ScriptDef; 26] = [
+const ALL: [&ScriptDef; 27] = [
     &ISSUE,
     &CALL,
     &CALL_NUMBER,
@@ -145,6 +146,7 @@ const ALL: [&ScriptDef; 26] = [
     &CLOSE_DAY,
     &MIRROR_APPLY,
     &UPSTREAM_STATUS,
+    &MEDIA_SWAP,
     &STORE_IDENTITY,
     &OUTBOX_READ,
     &STATS_APPLY,
@@ -240,6 +242,7 @@ pub(crate) struct Scripts {
     pub close_day: Script,
     pub mirror_apply: Script,
     pub upstream_status: Script,
+    pub media_swap: Script,
     pub store_identity: Script,
     pub outbox_read: Script,
     pub stats_apply: Script,
@@ -271,6 +274,7 @@ impl Scripts {
             close_day: CLOSE_DAY.script(),
             mirror_apply: MIRROR_APPLY.script(),
             upstream_status: UPSTREAM_STATUS.script(),
+            media_swap: MEDIA_SWAP.script(),
             store_identity: STORE_IDENTITY.script(),
             outbox_read: OUTBOX_READ.script(),
             stats_apply: STATS_APPLY.script(),

@@ -18,6 +18,8 @@
 //! - `cluster`: a group of three nodes: one leader, failover on SIGKILL,
 //!   SIGSTOP, SIGTERM and a cut from Redis, fencing, the end-of-day close;
 //!   and the (ignored) failover benchmark.
+//! - `media`: the media library on a master (in-process), and its mirror
+//!   to a slave group with real processes, files and faults.
 //! - `sentinel`: master + replica + three sentinels; the master SIGKILLed
 //!   under load, with `replicated` and `async` durability.
 //! - `store_loss`: a group's Redis restarted empty under load: noticed,
@@ -37,6 +39,7 @@ mod durability;
 mod edge;
 mod errors;
 mod lifecycle;
+mod media;
 mod pages;
 mod readiness;
 mod replication;

@@ -154,6 +154,15 @@ async fn the_openapi_document_lists_the_api() {
         ("get", "/api/v1/branches/{branch}/queues"),
         ("get", "/api/v1/branches/{branch}/display"),
         ("get", "/api/v1/branches/{branch}/events"),
+        ("get", "/api/v1/admin/media"),
+        ("put", "/api/v1/admin/media/{path}"),
+        ("delete", "/api/v1/admin/media/{path}"),
+        ("get", "/media/{path}"),
+        ("get", "/api/v1/mirror/media/manifest"),
+        ("get", "/api/v1/mirror/media/blobs/{sha256}"),
+        ("put", "/api/v1/admin/branches/{branch}/players/{player}"),
+        ("delete", "/api/v1/admin/branches/{branch}/players/{player}"),
+        ("get", "/api/v1/branches/{branch}/players/{player}"),
     ];
     let missing: Vec<String> = expected
         .iter()

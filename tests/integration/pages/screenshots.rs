@@ -5,10 +5,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use reqwest::Method;
+use serde_json::json;
+
 use super::two_branches;
+use crate::media::upload;
 use crate::support::app::spawn_app;
 use crate::support::browser::{Browser, BrowserOptions};
-use crate::support::{DISPLAY, KIOSK, OPERATOR};
+use crate::support::{ADMIN, DISPLAY, KIOSK, OPERATOR};
 
 const WITHIN: Duration = Duration::from_secs(15);
 const SIZES: [(&str, u32, u32); 3] = [
@@ -31,6 +35,26 @@ async fn screenshots() {
     for counter in ["c1", "c2", "c1", "c2"] {
         app.call("main", counter).await;
     }
+    // The demo's sample media and a player profile that plays them, so the
+    // player page and the display board's side panel show real content.
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("media/ads");
+    let mut playlist = Vec::new();
+    for name in ["welcome.svg", "savings.svg", "gradient.png"] {
+        let bytes = std::fs::read(samples.join(name)).expect("a sample media file");
+        let (status, stored) = upload(&app.api, &format!("ads/{name}"), bytes).await;
+        assert!(status.is_success(), "upload {name}: {stored}");
+        playlist.push(json!({"media": format!("ads/{name}"), "duration_s": 8}));
+    }
+    let profile = app
+        .api
+        .request(
+            Method::PUT,
+            "/api/v1/admin/branches/main/players/lobby",
+            Some(ADMIN),
+            Some(json!({"name": "Lobby", "playlist": playlist})),
+        )
+        .await;
+    assert!(profile.status().is_success(), "player profile");
     let base = app.base_url.clone();
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&out).expect("docs/screenshots");
@@ -65,13 +89,13 @@ async fn screenshots() {
         ),
         (
             "display",
-            format!("{base}/display/main"),
+            format!("{base}/display/main?player=lobby"),
             ".connection[data-state=live]",
         ),
         (
             "player",
             format!("{base}/player/main/lobby"),
-            ".playlist-empty",
+            ".playlist-item",
         ),
         (
             "dashboard",

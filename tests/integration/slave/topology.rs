@@ -60,6 +60,8 @@ pub struct Topology {
     slave_configs: Vec<NodeConfig>,
     /// `proxies[i][j]`: slave node `i` → master node `j`.
     proxies: Vec<Vec<Proxy>>,
+    /// The master nodes' shared media library.
+    media_dir: tempfile::TempDir,
     // Held until drop.
     pub master_redis: RedisServer,
     pub slave_redis: RedisServer,
@@ -75,10 +77,25 @@ impl Topology {
 
     /// [`start`](Self::start), with `extra` environment on every node.
     pub async fn start_with(links: Links, extra: &[(&str, &str)]) -> Topology {
+        Topology::start_full(links, extra, &[]).await
+    }
+
+    /// [`start`](Self::start), with more `TURNUS__*` variables for the
+    /// slave nodes only.
+    pub async fn start_with_slave_env(links: Links, slave_env: &[(&str, String)]) -> Topology {
+        Topology::start_full(links, &[], slave_env).await
+    }
+
+    async fn start_full(
+        links: Links,
+        extra: &[(&str, &str)],
+        slave_env: &[(&str, String)],
+    ) -> Topology {
         let extra: Vec<(String, String)> = extra
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        let media_dir = tempfile::tempdir().expect("a temp media library");
         let master_redis = RedisServer::start();
         let slave_redis = RedisServer::start();
         let master_configs: Vec<NodeConfig> = ["central-1", "central-2"]
@@ -87,6 +104,10 @@ impl Topology {
                 let mut config = NodeConfig::new(id).redis(&master_redis.url());
                 config.env = leader_env();
                 config.env.extend(extra.iter().cloned());
+                config.env.push((
+                    "TURNUS__MEDIA__LIBRARY_DIR".to_owned(),
+                    media_dir.path().display().to_string(),
+                ));
                 config
             })
             .collect();
@@ -124,6 +145,9 @@ impl Topology {
                 ]
                 .map(|(k, v)| (k.to_owned(), v)),
             );
+            config
+                .env
+                .extend(slave_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
             slave_configs.push(config);
         }
         let mut slaves: Vec<NodeProcess> = slave_configs
@@ -138,9 +162,15 @@ impl Topology {
             retired: Vec::new(),
             slave_configs,
             proxies,
+            media_dir,
             master_redis,
             slave_redis,
         }
+    }
+
+    /// The master nodes' shared media library directory.
+    pub fn media_dir(&self) -> &std::path::Path {
+        self.media_dir.path()
     }
 
     /// The first master node's API (where tests administer).
@@ -172,6 +202,15 @@ impl Topology {
             .iter()
             .position(|m| m.id() == id)
             .unwrap_or_else(|| panic!("no master node {id}"))
+    }
+
+    /// Every slave → master proxy flips one byte of what the master sends,
+    /// `at` bytes into a connection, once.
+    pub fn flip_byte_once(&self, at: u64) {
+        self.proxies
+            .iter()
+            .flatten()
+            .for_each(|p| p.flip_byte_once(at));
     }
 
     /// Starts slave node `index` again with the same configuration (after a

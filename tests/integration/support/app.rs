@@ -19,6 +19,8 @@ pub struct TestApp {
     #[allow(dead_code)] // for tests that build URLs by hand
     pub port: u16,
     pub redis: RedisServer,
+    /// The node's media library directory (removed on drop).
+    pub media_dir: tempfile::TempDir,
 }
 
 impl Deref for TestApp {
@@ -36,6 +38,8 @@ pub fn test_env(redis_url: &str) -> HashMap<String, String> {
         ("TURNUS__HTTP__LISTEN", "127.0.0.1:0"),
         ("TURNUS__HTTP__WORKERS", "2"),
         ("TURNUS__REDIS__URL", redis_url),
+        ("TURNUS__MEDIA__MAX_FILE_BYTES", "1048576"),
+        ("TURNUS__MEDIA__SCAN_INTERVAL_MS", "100"),
     ] {
         env.insert(key.to_owned(), value.to_owned());
     }
@@ -69,7 +73,12 @@ async fn start(redis: RedisServer, redis_url: &str) -> TestApp {
 
 async fn start_with(redis: RedisServer, redis_url: &str, extra: &[(&str, &str)]) -> TestApp {
     init_logging();
+    let media_dir = tempfile::tempdir().expect("a temp media library");
     let mut env = test_env(redis_url);
+    env.insert(
+        "TURNUS__MEDIA__LIBRARY_DIR".to_owned(),
+        media_dir.path().display().to_string(),
+    );
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let settings = Settings::load(None, &env).expect("test settings load");
     let app = Application::build(settings, StartOptions::default())
@@ -81,6 +90,7 @@ async fn start_with(redis: RedisServer, redis_url: &str, extra: &[(&str, &str)])
         api: ApiClient::new(format!("http://127.0.0.1:{port}")),
         port,
         redis,
+        media_dir,
     }
 }
 

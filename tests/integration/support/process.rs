@@ -92,6 +92,8 @@ impl NodeProcess {
             .env("TURNUS__HTTP__LISTEN", format!("127.0.0.1:{port}"))
             .env("TURNUS__HTTP__WORKERS", "2")
             .envs(token_env())
+            // Never the repository's own media/ (the default when run from it).
+            .env("TURNUS__MEDIA__LIBRARY_DIR", data_dir.join("library"))
             .envs(config.env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))

@@ -10,6 +10,9 @@
 //!   drops a share of the connections as the answer comes back (the server
 //!   did the work, the client never hears of it), so clients resend.
 //! - [`heal`](Proxy::heal): forwards again.
+//! - [`flip_byte_once`](Proxy::flip_byte_once): corrupts one byte of what
+//!   the target sends back, at a given offset into a connection, once (a
+//!   blob damaged on the wire).
 //! - [`retarget`](Proxy::retarget): forwards new connections to another
 //!   address, like a load balancer that moved a dead node's clients on.
 //!
@@ -36,6 +39,11 @@ struct Shared {
     /// Forwarding tasks (and held blackholed sockets): aborting one drops
     /// both of its sockets.
     connections: Vec<AbortHandle>,
+    /// `(arming, offset)`: the next connection whose target → client bytes
+    /// reach `offset` bytes past the arming gets that byte inverted.
+    flip_at: Option<(u64, u64)>,
+    /// Counts armings, so a connection measures from the latest one.
+    armings: u64,
 }
 
 pub struct Proxy {
@@ -55,6 +63,8 @@ impl Proxy {
             mode: Mode::Forward,
             target,
             connections: Vec::new(),
+            flip_at: None,
+            armings: 0,
         }));
         let accept = tokio::spawn(accept_loop(listener, shared.clone())).abort_handle();
         Proxy {
@@ -93,6 +103,14 @@ impl Proxy {
     /// Forwards new connections again (held blackholed ones are dropped).
     pub fn heal(&self) {
         self.set_mode(Mode::Forward);
+    }
+
+    /// Inverts one byte of what the target sends: the byte `at` bytes after
+    /// this call in the first connection to get that far (once).
+    pub fn flip_byte_once(&self, at: u64) {
+        let mut shared = self.shared.lock().expect("proxy lock");
+        shared.armings += 1;
+        shared.flip_at = Some((shared.armings, at));
     }
 
     /// Sends new connections to `target`; existing ones are dropped.
@@ -135,7 +153,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Mutex<Shared>>) {
                 state.connections.push(held.abort_handle());
             }
             Mode::Forward => {
-                let task = tokio::spawn(forward(client, state.target));
+                let task = tokio::spawn(forward(client, state.target, shared.clone()));
                 state.connections.push(task.abort_handle());
             }
             Mode::Lossy(share) => {
@@ -146,13 +164,48 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Mutex<Shared>>) {
     }
 }
 
-async fn forward(mut client: TcpStream, target: SocketAddr) {
-    let Ok(mut server) = TcpStream::connect(target).await else {
+async fn forward(client: TcpStream, target: SocketAddr, shared: Arc<Mutex<Shared>>) {
+    let Ok(server) = TcpStream::connect(target).await else {
         return; // dropping the client tells it the target is down
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = tokio::io::copy(&mut client_read, &mut server_write);
+    let downstream = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = vec![0u8; 64 * 1024];
+        // Bytes passed since the latest arming this connection has seen.
+        let (mut arming, mut passed) = (0u64, 0u64);
+        loop {
+            let read = match server_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            {
+                let mut state = shared.lock().expect("proxy lock");
+                if let Some((armed, at)) = state.flip_at {
+                    if armed != arming {
+                        (arming, passed) = (armed, 0);
+                    }
+                    if (passed..passed + read as u64).contains(&at) {
+                        buffer[(at - passed) as usize] ^= 0xff;
+                        state.flip_at = None;
+                    }
+                }
+            }
+            passed += read as u64;
+            if client_write.write_all(&buffer[..read]).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_write.shutdown().await;
+    };
+    tokio::select! {
+        _ = upstream => {}
+        () = downstream => {}
+    }
 }
 
 /// Requests go through; each chunk of an answer is, with probability

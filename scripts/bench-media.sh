@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Media mirror benchmark (issue 10): a master group and a slave group
+# "north" (two release nodes each, one Redis per group) on loopback.
+# Prints, as a table: ticket issuing on the slave leader alone and during a
+# 1 GB mirror; every node's peak RSS while the 1 GB file moves; 200 MB
+# master -> slave leader -> follower, against a plain curl of the same
+# bytes from the master and from the leader. Asserts no timing.
+#
+#   scripts/bench-media.sh          (needs redis-server and curl on PATH,
+#                                    about 3.5 GB of free disk in $TMPDIR)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-redis.sh
+command -v curl >/dev/null || apt-get install -y curl
+exec cargo test --release --test integration -- --ignored --nocapture --exact media::bench::media_mirror "$@"
