@@ -160,42 +160,29 @@ fn unreadable(base: &str, e: reqwest::Error) -> UpstreamError {
 }
 
 impl UpstreamClient {
-    /// The master's media manifest, checked against its version.
+    /// The master's media manifest, checked against its version. A 304 is
+    /// not expected here (no conditional request is sent); a manifest that
+    /// does not match its version is refused like an unreadable one, and
+    /// the distributor retries with back-off.
     pub async fn fetch_manifest(&mut self) -> Result<Manifest, UpstreamError> {
-        let mut failures = Vec::new();
-        for attempt in 0..self.urls.len() {
-            let index = (self.preferred + attempt) % self.urls.len();
-            let base = &self.urls[index];
-            let url = format!("{}/api/v1/mirror/media/manifest", base.expose());
-            let response = self
-                .client
-                .get(&url)
-                .bearer_auth(self.token.expose())
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await;
-            // Errors name the masked base URL, never the one with credentials.
-            match response {
-                Ok(r) if r.status().is_success() => match r.json::<Manifest>().await {
-                    Ok(m) if m.is_consistent() => {
-                        self.preferred = index;
-                        return Ok(m);
-                    }
-                    Ok(_) => failures.push(format!("{base}: manifest does not match its version")),
-                    Err(e) => {
-                        failures.push(format!("{base}: unreadable manifest: {}", e.without_url()))
-                    }
-                },
-                Ok(r) if r.status().is_client_error() => {
-                    let status = r.status().as_u16();
-                    let body = r.text().await.unwrap_or_default();
-                    return Err(UpstreamError::Refused { status, body });
-                }
-                Ok(r) => failures.push(format!("{base}: {}", r.status())),
-                Err(e) => failures.push(format!("{base}: {}", e.without_url())),
-            }
+        let (response, base) = self
+            .in_turn(|client, base| {
+                client
+                    .get(format!("{base}/api/v1/mirror/media/manifest"))
+                    .timeout(Duration::from_secs(10))
+            })
+            .await?;
+        let manifest = response
+            .json::<Manifest>()
+            .await
+            .map_err(|e| unreadable(&base, e))?;
+        if manifest.is_consistent() {
+            Ok(manifest)
+        } else {
+            Err(UpstreamError::Unreachable(format!(
+                "{base}: manifest does not match its version"
+            )))
         }
-        Err(UpstreamError::Unreachable(failures.join("; ")))
     }
 
     /// Bytes `offset..=last` of a blob, from the first master node that
