@@ -275,7 +275,10 @@ NODE_HWM_KB="$(awk '/^VmHWM:/ { print $2 }' "/proc/$NODE_PID/status")"
 # --- the same script straight on Redis ---------------------------------------
 SHA="$("${RCLI[@]}" SCRIPT LOAD "$("$BIN" script issue)")"
 [[ "$SHA" =~ ^[0-9a-f]{40}$ ]] || { echo "SCRIPT LOAD failed: $SHA" >&2; exit 1; }
-RB_ARGS=(EVALSHA "$SHA" 1 'turnus:b:{bench}:' s1 A 1 999999 0)
+# ARGV as Store::issue passes it: no Idempotency-Key ('') and the request's
+# fingerprint, then service, prefix, first, last, UTC offset, and the three
+# floors of a store that lost nothing (no day floor, 0, 0).
+RB_ARGS=(EVALSHA "$SHA" 1 'turnus:b:{bench}:' '' issue s1 A 1 999999 0 -1 0 0)
 [[ "$("${RCLI[@]}" "${RB_ARGS[@]}")" == *ticket-issued* ]] \
   || { echo "the issue script does not issue when run directly" >&2; exit 1; }
 # rb_run N: runs redis-benchmark; sets RB_RPS RB_P50 RB_P99 (ms) from its CSV.
@@ -292,7 +295,7 @@ if [[ "$REDIS_REQUESTS" == auto ]]; then
   rb_run 20000
   REDIS_REQUESTS="$(awk -v r="$RB_RPS" 'BEGIN { n = int(r * 5); print (n < 50000 ? 50000 : n) }')"
 fi
-log "measured: redis-benchmark -c $CONNECTIONS -n $REDIS_REQUESTS EVALSHA <issue sha> 1 'turnus:b:{bench}:' s1 A 1 999999 0"
+log "measured: redis-benchmark -c $CONNECTIONS -n $REDIS_REQUESTS EVALSHA <issue sha> 1 'turnus:b:{bench}:' '' issue s1 A 1 999999 0 -1 0 0"
 before="$(issued)"
 redis_cpu0="$(cpu_ticks "$REDIS_PID")"
 rb_run "$REDIS_REQUESTS"
