@@ -51,6 +51,16 @@ pub struct TicketQueue {
 }
 
 impl TicketQueue {
+    /// What a handler's future needs, owned: the branch as configured when
+    /// the message arrived, the store and the metrics.
+    fn handles(&self) -> (Arc<Branch>, Store, Arc<Metrics>) {
+        (
+            self.branch.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        )
+    }
+
     pub fn new(branch: Arc<Branch>, store: Store, metrics: Arc<Metrics>) -> Self {
         TicketQueue {
             branch,
@@ -149,11 +159,7 @@ impl Handler<IssueTicket> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: IssueTicket, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = (
-            self.branch.clone(),
-            self.store.clone(),
-            self.metrics.clone(),
-        );
+        let (branch, store, metrics) = self.handles();
         Box::pin(async move {
             let service = branch
                 .service(msg.service.as_str())
@@ -180,11 +186,7 @@ impl Handler<CallNext> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Option<Ticket>>>;
 
     fn handle(&mut self, msg: CallNext, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = (
-            self.branch.clone(),
-            self.store.clone(),
-            self.metrics.clone(),
-        );
+        let (branch, store, metrics) = self.handles();
         Box::pin(async move {
             let counter = branch
                 .counter(msg.counter.as_str())
@@ -219,11 +221,7 @@ impl Handler<CallNumber> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: CallNumber, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = (
-            self.branch.clone(),
-            self.store.clone(),
-            self.metrics.clone(),
-        );
+        let (branch, store, metrics) = self.handles();
         Box::pin(async move {
             let counter = branch
                 .counter(msg.counter.as_str())
@@ -255,11 +253,7 @@ impl Handler<Recall> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: Recall, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = (
-            self.branch.clone(),
-            self.store.clone(),
-            self.metrics.clone(),
-        );
+        let (branch, store, metrics) = self.handles();
         Box::pin(async move {
             let counter = known_counter(&branch, &msg.counter)?;
             admit(&msg.tag, &metrics)?;
@@ -279,11 +273,7 @@ impl Handler<FinishCurrent> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: FinishCurrent, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = (
-            self.branch.clone(),
-            self.store.clone(),
-            self.metrics.clone(),
-        );
+        let (branch, store, metrics) = self.handles();
         Box::pin(async move {
             let counter = known_counter(&branch, &msg.counter)?;
             admit(&msg.tag, &metrics)?;
@@ -303,11 +293,7 @@ impl Handler<Transfer> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: Transfer, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = (
-            self.branch.clone(),
-            self.store.clone(),
-            self.metrics.clone(),
-        );
+        let (branch, store, metrics) = self.handles();
         Box::pin(async move {
             let counter = known_counter(&branch, &msg.counter)?;
             if branch.service(msg.service.as_str()).is_none() {
