@@ -23,7 +23,9 @@
 //! the hour the ticket ended; service time per transaction (call → finish,
 //! or call → transfer: a transfer starts a new transaction), counted where
 //! it ended; `transferred` under the service the ticket left; `closed` for
-//! tickets still open at the day close.
+//! tickets still open at the day close; a counter's idle time while its
+//! services had tickets waiting (`idle_ms`, [`super::counter_idle`]) in the
+//! day(s) it lies in, at each call.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,6 +34,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::counter_idle::idle_by_day;
 use super::kpi::bucket_of;
 use super::ticket::{business_day, utc_offset_s, EventKind};
 use super::{Branch, TicketEvent};
@@ -260,6 +263,15 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
             e.ops.push(Op::ZRem { key, member });
             if let Some(counter) = counter {
                 e.counter(counter, "called", 1);
+                for (day, ms) in
+                    idle_by_day(e.tz, ev.ts_ms, ev.counter_free_ms, ev.waiting_since_ms)
+                {
+                    e.ops.push(Op::Incr {
+                        key: RollupKey::Day(day),
+                        field: format!("c|{counter}|idle_ms"),
+                        by: ms,
+                    });
+                }
                 e.ops.push(Op::HSet {
                     key: RollupKey::Current,
                     field: counter.to_owned(),

@@ -78,13 +78,6 @@ pub fn branch_report(
         services.entry(service).or_default().merge(&acc);
         hours.entry(start).or_default().merge(&acc);
     }
-    let mut counters: BTreeMap<String, Acc> = BTreeMap::new();
-    for (_, fields) in days {
-        let figures = DayFigures::parse(fields.iter().map(|(k, v)| (k.as_str(), *v)));
-        for (counter, acc) in figures.counters {
-            counters.entry(counter).or_default().merge(&acc);
-        }
-    }
     BranchReport {
         branch: branch.id.to_string(),
         from,
@@ -92,10 +85,7 @@ pub fn branch_report(
         complete_through: complete_through_ms.map(from_ms),
         total: total.kpis(),
         services: services.into_iter().map(|(s, a)| (s, a.kpis())).collect(),
-        counters: counters
-            .into_iter()
-            .map(|(c, a)| (c, a.counter_kpis()))
-            .collect(),
+        counters: counter_figures(days),
         hours: hours
             .into_iter()
             .map(|(hour, a)| HourKpis {
@@ -104,6 +94,39 @@ pub fn branch_report(
             })
             .collect(),
     }
+}
+
+/// Each counter's figures over `days`.
+fn counter_figures(days: &[(i64, HashMap<String, i64>)]) -> BTreeMap<String, CounterKpis> {
+    let mut counters: BTreeMap<String, Acc> = BTreeMap::new();
+    for (_, fields) in days {
+        let figures = DayFigures::parse(fields.iter().map(|(k, v)| (k.as_str(), *v)));
+        for (counter, acc) in figures.counters {
+            counters.entry(counter).or_default().merge(&acc);
+        }
+    }
+    counters
+        .into_iter()
+        .map(|(c, a)| (c, a.counter_kpis()))
+        .collect()
+}
+
+/// The counters as CSV, one row per counter (`rows=counters`, an addition
+/// to API.md).
+pub fn counters_csv(days: &[(i64, HashMap<String, i64>)]) -> String {
+    let mut out =
+        String::from("counter,called,served,no_show,avg_service_s,idle_while_waiting_s\n");
+    for (counter, k) in counter_figures(days) {
+        out.push_str(&format!(
+            "{counter},{},{},{},{},{}\n",
+            k.called,
+            k.served,
+            k.no_show,
+            k.avg_service_s.map(|v| v.to_string()).unwrap_or_default(),
+            k.idle_while_waiting_s,
+        ));
+    }
+    out
 }
 
 /// The hours as CSV, one row per hour and service.

@@ -14,6 +14,8 @@
 //! | `q:<service>` | sorted set | waiting tickets, scored by issue time (µs) |
 //! | `current` | hash | counter → ticket it is serving |
 //! | `seen` | hash | counter → when it last called (ms) |
+//! | `free` | hash | counter → when it last became free (ms; `domain::counter_idle`) |
+//! | `waiting-since` | hash | service → since when its queue has been non-empty (ms) |
 //! | `service-time` | hash | service → moving average service time (s) |
 //! | `display` | list | the last ten called tickets |
 //! | `outbox` | stream | every ticket event, for statistics |

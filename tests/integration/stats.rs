@@ -5,4 +5,5 @@
 mod api;
 mod apply;
 mod bench;
+mod idle;
 mod shipping;

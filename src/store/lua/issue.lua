@@ -32,6 +32,7 @@ redis.call('HSET', P .. 't:' .. id, 'service', service, 'number', number, 'statu
   'issued_ms', at_ms, 'issued_us', at_us, 'day', day, 'nth', nth)
 redis.call('ZADD', P .. 'q:' .. service, at_us, id)
 redis.call('SADD', P .. 'queues', service)
+queue_joined(service, at_ms)
 local ev = emit('ticket-issued',
   { id = id, service = service, number = number, status = 'waiting', issued_ms = at_ms,
     day = day, nth = nth }, at_ms)

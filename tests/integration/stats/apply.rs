@@ -79,6 +79,8 @@ pub fn generate_from(seed: u64, n: usize, start_ms: i64) -> Vec<(StreamId, Ticke
             from_counter: None,
             from_called_ms: None,
             first_call: false,
+            counter_free_ms: None,
+            waiting_since_ms: None,
             ts_ms: now,
         };
         let pick = rng.usize(0..10);
@@ -97,8 +99,13 @@ pub fn generate_from(seed: u64, n: usize, start_ms: i64) -> Vec<(StreamId, Ticke
                 t.3 = Some((format!("c{}", rng.u8(1..4)), now));
                 let first = !t.4;
                 t.4 = true;
+                // Idle time (domain::counter_idle): F and W within the
+                // hour before, sometimes over the open window or unknown.
+                let free = (rng.u8(0..8) > 0).then(|| now - rng.i64(0..2_400_000));
                 TicketEvent {
                     first_call: first,
+                    counter_free_ms: free,
+                    waiting_since_ms: Some(now - rng.i64(0..3_600_000)),
                     ..base("ticket-called", t)
                 }
             }
