@@ -131,6 +131,16 @@ pub struct StatsBatch {
     /// an earlier one: the master's `complete_through`.
     #[serde(default)]
     pub through_ms: i64,
+    /// The batch holds every event of the source after this stream id
+    /// (`"0-0"`: from its start); a master whose watermark is below it
+    /// applies nothing and answers its watermark, so the sender resends
+    /// from there (an addition to API.md; absent: not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// The sender no longer holds the events between the master's watermark
+    /// and `after`: this many are lost. The master records them once.
+    #[serde(default)]
+    pub lost: u64,
     pub events: Vec<ShippedEvent>,
 }
 
@@ -150,6 +160,14 @@ pub struct StatsAck {
     /// The source's watermark on the master: everything up to it is counted
     /// (null before anything was).
     pub applied_through: Option<String>,
+    /// Events of the source the master has accounted for: applied, or
+    /// declared lost (an addition to API.md).
+    #[serde(default)]
+    pub counted: u64,
+    /// The master group's store identity (an addition: a change tells the
+    /// slave the master's data was replaced).
+    #[serde(default)]
+    pub store: Option<String>,
 }
 
 /// The business day and local hour (0–23) of an instant in a zone.

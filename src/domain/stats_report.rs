@@ -159,7 +159,7 @@ pub fn report_csv(branch: &Branch, days: &[(i64, HashMap<String, i64>)]) -> Stri
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Alert {
     /// `too-many-waiting`, `wait-over-target`, `long-transaction`,
-    /// `counter-idle` or `outbox-behind`.
+    /// `counter-idle`, `outbox-behind` or `stats-gap`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -198,6 +198,9 @@ pub struct LiveInput<'a> {
     pub last_report_ms: Option<i64>,
     /// Oldest event not yet shipped and applied (this node's group's outbox).
     pub outbox_oldest_ms: Option<i64>,
+    /// Events this store needed and no slave held any more (declared lost
+    /// after a restore from an old backup): the figures miss them.
+    pub lost_events: u64,
 }
 
 /// An outbox event older than this raises `outbox-behind`: statistics are
@@ -240,6 +243,17 @@ pub fn summary_branch(branch: &Branch, live: &LiveInput<'_>, now_ms: i64) -> Sum
                 });
             }
         }
+    }
+    if live.lost_events > 0 {
+        alerts.push(Alert {
+            kind: "stats-gap",
+            service: None,
+            counter: None,
+            message: format!(
+                "{} ticket events are missing from these figures: this store was restored from a backup older than the slave's outbox retention",
+                live.lost_events
+            ),
+        });
     }
     if let Some(oldest) = live.outbox_oldest_ms.filter(|t| age_s(*t) > OUTBOX_ALERT_S) {
         alerts.push(Alert {
@@ -331,6 +345,7 @@ mod tests {
                 complete_through_ms: Some(now - 500),
                 last_report_ms: Some(now),
                 outbox_oldest_ms: Some(now - 61_000),
+                lost_events: 7,
             },
             now,
         );
@@ -346,6 +361,7 @@ mod tests {
                 "counter-idle",
                 "long-transaction",
                 "outbox-behind",
+                "stats-gap",
                 "too-many-waiting",
                 "wait-over-target"
             ]
@@ -360,6 +376,8 @@ mod tests {
             Some("c2"),
             "c1 is busy, c2 is idle"
         );
+        let gap = s.alerts.iter().find(|a| a.kind == "stats-gap");
+        assert!(gap.is_some_and(|a| a.message.starts_with("7 ticket events")));
         assert_eq!(Id::parse("b1").expect("id"), b.id);
     }
 

@@ -178,6 +178,7 @@ async fn summary(
                     complete_through_ms: live.meta.through_ms,
                     last_report_ms: live.meta.last_report_ms,
                     outbox_oldest_ms: live.outbox_oldest_ms,
+                    lost_events: live.meta.lost,
                 },
                 now_ms,
             )

@@ -6,4 +6,5 @@ mod api;
 mod apply;
 mod bench;
 mod idle;
+mod reconcile;
 mod shipping;

@@ -24,15 +24,15 @@ use crate::support::api::ApiClient;
 use crate::support::{eventually, DISPLAY, KIOSK, OPERATOR, PEER};
 
 /// The slave group's branch and the master group's own branch.
-const SLAVE_BRANCH: &str = "porto";
+pub const SLAVE_BRANCH: &str = "porto";
 const MASTER_BRANCH: &str = "lisboa";
 
-/// Small batches and a slow drain, so a backlog takes many batches and a
-/// kill lands in the middle of them.
 /// How long the link is cut under load (issue 9: 30 s).
 const CUT: Duration = Duration::from_secs(30);
 
-const STATS_ENV: &[(&str, &str)] = &[
+/// Small batches and a slow drain, so a backlog takes many batches and a
+/// kill lands in the middle of them.
+pub const STATS_ENV: &[(&str, &str)] = &[
     ("TURNUS__STATS__BATCH_MAX_EVENTS", "20"),
     ("TURNUS__STATS__DRAIN_EVENTS_PER_S", "300"),
     ("TURNUS__STATS__POLL_INTERVAL_MS", "100"),
@@ -40,7 +40,7 @@ const STATS_ENV: &[(&str, &str)] = &[
 
 /// Creates a branch (services cash and loans, counters c1 [cash] and
 /// c2 [loans, cash]) on the master; returns the configuration version.
-async fn setup(master: &ApiClient, branch: &str, group: Option<&str>) -> u64 {
+pub async fn setup(master: &ApiClient, branch: &str, group: Option<&str>) -> u64 {
     let mut body = json!({"name": branch, "timezone": "Europe/Lisbon"});
     if let Some(group) = group {
         body["group"] = json!(group);
@@ -431,7 +431,7 @@ async fn every_event_is_counted_once_through_cuts_kills_and_lost_answers() {
 }
 
 /// `upstream.stats_backlog` of a slave node.
-async fn cluster_backlog(api: &ApiClient) -> u64 {
+pub async fn cluster_backlog(api: &ApiClient) -> u64 {
     let response = api
         .request(Method::GET, "/api/v1/cluster", Some(DISPLAY), None)
         .await;
