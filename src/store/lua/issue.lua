@@ -32,9 +32,12 @@ redis.call('HSET', P .. 't:' .. id, 'service', service, 'number', number, 'statu
   'issued_ms', at_ms, 'issued_us', at_us, 'day', day, 'nth', nth)
 redis.call('ZADD', P .. 'q:' .. service, at_us, id)
 redis.call('SADD', P .. 'queues', service)
-queue_joined(service, at_ms)
 local ev = emit('ticket-issued',
   { id = id, service = service, number = number, status = 'waiting', issued_ms = at_ms,
     day = day, nth = nth }, at_ms)
 local rank, times, seen = queue_context(id, service)
+-- The newest ticket is at the head only of a queue that was empty (older
+-- tickets score lower): only then can a waiting stretch start, so the
+-- common case pays no extra write.
+if rank == 0 then queue_joined(service, at_ms) end
 return { ev, rank, times, seen }
