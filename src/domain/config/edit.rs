@@ -1,182 +1,18 @@
-//! Configuration documents: branches with their services, counters and
-//! matrix rows, as the administration API edits them and every node serves them.
-//!
-//! A branch is stored as one document, so a change to it is one atomic swap.
-//! The `*Input` types are the request bodies of API.md; they are validated
-//! here and turned into the stored types, never stored themselves.
+//! Editing a branch: each `*Input` body validated (every problem reported
+//! at once) and turned into the stored types, and removal of services,
+//! counters and player profiles. Lists stay sorted by id. It owns no types
+//! of its own besides the problem collector, and never reads a snapshot.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use super::{
+    default_close_time, parse_timezone, AlertThresholds, Branch, BranchInput, Counter,
+    CounterInput, Service, ServiceInput, MAX_NUMBER,
+};
+use crate::domain::media::{Player, PlayerInput};
+use crate::domain::{DomainError, Id};
 
-use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use super::media::{Player, PlayerInput};
-use super::{DomainError, Id};
-
-/// Service number ranges wrap within `first..=last`; six digits is plenty.
-pub const MAX_NUMBER: u32 = 999_999;
 const MAX_NAME_CHARS: usize = 200;
 const MAX_ROW_ENTRIES: usize = 64;
 const DEFAULT_TARGET_WAIT_S: u32 = 600;
-
-/// One branch: a site with kiosks, counters and displays.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Branch {
-    #[schema(value_type = String, example = "main")]
-    pub id: Id,
-    pub name: String,
-    /// IANA time zone; business days and local closing times follow it.
-    #[schema(example = "Europe/Lisbon")]
-    pub timezone: String,
-    /// The slave group that serves the branch; absent means the master group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub group: Option<Id>,
-    /// Sorted by id.
-    #[serde(default)]
-    pub services: Vec<Service>,
-    /// Sorted by id.
-    #[serde(default)]
-    pub counters: Vec<Counter>,
-    /// Local time (HH:MM or HH:MM:SS) at which the business day closes:
-    /// tickets issued before it and still waiting or called are closed.
-    #[serde(default = "default_close_time")]
-    #[schema(example = "00:00")]
-    pub close_time: String,
-    /// Media player profiles, sorted by id.
-    #[serde(default)]
-    pub players: Vec<Player>,
-    /// Thresholds of the alerts in `GET /api/v1/stats/summary`.
-    #[serde(default)]
-    pub alerts: AlertThresholds,
-}
-
-/// When the statistics summary raises an alert for a branch (besides a
-/// waiting ticket over its service's `target_wait_s`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct AlertThresholds {
-    /// More tickets than this waiting in one service.
-    pub max_waiting: u32,
-    /// A transaction (call → finish) running longer than this.
-    pub max_transaction_s: u32,
-    /// A counter without a ticket while one of its services has had a
-    /// ticket waiting longer than this.
-    pub counter_idle_s: u32,
-}
-
-impl Default for AlertThresholds {
-    fn default() -> Self {
-        AlertThresholds {
-            max_waiting: 20,
-            max_transaction_s: 1800,
-            counter_idle_s: 120,
-        }
-    }
-}
-
-fn default_close_time() -> String {
-    "00:00".to_owned()
-}
-
-/// A service customers queue for ("Loans", "Cash").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Service {
-    #[schema(value_type = String)]
-    pub id: Id,
-    pub name: String,
-    /// One or two capital letters in front of the ticket number.
-    pub prefix: String,
-    /// The waiting time the branch promises; waits within it count towards SLA.
-    pub target_wait_s: u32,
-    pub first: u32,
-    pub last: u32,
-}
-
-/// A counter (desk, room) and its matrix row: which services it calls, in
-/// which priority.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Counter {
-    #[schema(value_type = String)]
-    pub id: Id,
-    pub name: String,
-    pub services: Vec<MatrixEntry>,
-}
-
-/// One cell of a counter's matrix row; a smaller `priority` is called first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MatrixEntry {
-    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
-    pub service: Id,
-    pub priority: u32,
-}
-
-/// Body of `PUT /api/v1/admin/branches/{branch}`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BranchInput {
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub name: String,
-    /// An IANA time zone (the document lists them).
-    #[serde(default = "default_timezone")]
-    #[schema(example = "Europe/Lisbon")]
-    pub timezone: String,
-    /// The slave group that serves the branch; empty or absent: the master group.
-    #[serde(default)]
-    #[schema(pattern = "^([a-z0-9][a-z0-9-]{0,62})?$")]
-    pub group: Option<String>,
-    /// HH:MM or HH:MM:SS in the branch's time zone; default 00:00.
-    #[serde(default)]
-    #[schema(
-        pattern = "^([01]?[0-9]|2[0-3]):[0-5]?[0-9](:([0-5]?[0-9]|60))?$",
-        example = "18:30"
-    )]
-    pub close_time: Option<String>,
-    /// Alert thresholds; defaults when absent.
-    #[serde(default)]
-    pub alerts: Option<AlertThresholds>,
-}
-
-fn default_timezone() -> String {
-    "UTC".to_owned()
-}
-
-/// Body of `PUT /api/v1/admin/branches/{branch}/services/{service}`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceInput {
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub name: String,
-    #[schema(pattern = "^[A-Z]{1,2}$", example = "A")]
-    pub prefix: String,
-    /// Default 600.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 86400)]
-    pub target_wait_s: Option<u32>,
-    /// Default 1; at most `last`.
-    #[serde(default)]
-    #[schema(maximum = 999999)]
-    pub first: Option<u32>,
-    /// Default 999.
-    #[serde(default)]
-    #[schema(maximum = 999999)]
-    pub last: Option<u32>,
-}
-
-/// Body of `PUT /api/v1/admin/branches/{branch}/counters/{counter}`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CounterInput {
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub name: String,
-    /// The matrix row: each service of the branch at most once.
-    #[serde(default)]
-    #[schema(max_items = 64)]
-    pub services: Vec<MatrixEntry>,
-}
 
 /// Collects every problem of one document, so a client sees them all at once.
 #[derive(Default)]
@@ -206,11 +42,6 @@ impl Problems {
             Err(DomainError::Invalid { problems: self.0 })
         }
     }
-}
-
-/// Parses an IANA time zone name.
-pub fn parse_timezone(name: &str) -> Option<Tz> {
-    name.parse::<Tz>().ok()
 }
 
 impl Branch {
@@ -253,7 +84,7 @@ impl Branch {
         };
         let close_time = input.close_time.unwrap_or_else(default_close_time);
         problems.check(
-            super::close::parse_close_time(&close_time).is_some(),
+            crate::domain::close::parse_close_time(&close_time).is_some(),
             || format!("close_time: {close_time:?} is not a time such as 18:30 or 18:30:00"),
         );
         if let Some(alerts) = &input.alerts {
@@ -271,28 +102,6 @@ impl Branch {
             self.alerts = alerts;
         }
         Ok(())
-    }
-
-    /// The branch's time zone. Documents are validated on the way in, so a
-    /// stored zone always parses; UTC is the safe reading of a corrupt one.
-    pub fn tz(&self) -> Tz {
-        parse_timezone(&self.timezone).unwrap_or(Tz::UTC)
-    }
-
-    pub fn service(&self, id: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.id.as_str() == id)
-    }
-
-    pub fn counter(&self, id: &str) -> Option<&Counter> {
-        self.counters.iter().find(|c| c.id.as_str() == id)
-    }
-
-    /// Counters whose matrix row contains `service`.
-    pub fn counters_serving<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Id> + 'a {
-        self.counters
-            .iter()
-            .filter(move |c| c.services.iter().any(|e| e.service.as_str() == service))
-            .map(|c| &c.id)
     }
 
     /// Creates or replaces a service.
@@ -382,10 +191,6 @@ impl Branch {
         self.counters.len() != before
     }
 
-    pub fn player(&self, id: &str) -> Option<&Player> {
-        self.players.iter().find(|p| p.id.as_str() == id)
-    }
-
     /// Creates or replaces a media player profile.
     pub fn put_player(&mut self, id: Id, input: PlayerInput) -> Result<(), DomainError> {
         let mut problems = Problems::default();
@@ -407,15 +212,6 @@ impl Branch {
         self.players.retain(|p| p.id.as_str() != id);
         self.players.len() != before
     }
-
-    /// Whether a node of `group` (the master group when `is_master`) serves
-    /// this branch's tickets.
-    pub fn served_by(&self, group: &Id, is_master: bool) -> bool {
-        match &self.group {
-            None => is_master,
-            Some(g) => g == group,
-        }
-    }
 }
 
 /// Inserts or replaces by id, keeping the list sorted by id.
@@ -426,76 +222,16 @@ fn upsert<T>(items: &mut Vec<T>, item: T, id: impl Fn(&T) -> &Id) {
     }
 }
 
-/// The configuration as one node sees it at one version.
-#[derive(Debug, Clone, Default)]
-pub struct ConfigSnapshot {
-    /// The organisation-wide configuration version; 0 before any write.
-    pub version: u64,
-    pub branches: BTreeMap<Id, Arc<Branch>>,
-    /// Slave group → the version at which its branches last changed, as far
-    /// as this node has seen (see [`ConfigSnapshot::track_group_changes`]).
-    pub group_changed_at: BTreeMap<Id, u64>,
-}
-
-impl ConfigSnapshot {
-    /// The branches whose tickets a node of `group` serves (the master
-    /// group's when `is_master`): the one place that answers "which branches
-    /// does this node serve" (see [`Branch::served_by`]).
-    pub fn served_by<'a>(
-        &'a self,
-        group: &'a Id,
-        is_master: bool,
-    ) -> impl Iterator<Item = &'a Arc<Branch>> + 'a {
-        self.branches
-            .values()
-            .filter(move |b| b.served_by(group, is_master))
-    }
-
-    /// The branches a slave group serves.
-    pub fn group_branches<'a>(
-        &'a self,
-        group: &'a Id,
-    ) -> impl Iterator<Item = &'a Arc<Branch>> + 'a {
-        self.branches
-            .values()
-            .filter(move |b| b.group.as_ref() == Some(group))
-    }
-
-    /// Carries the per-group change versions over from `previous`, marking
-    /// every slave group whose branches differ (or all of them, without a
-    /// previous snapshot) as changed at this version. The master's long-poll
-    /// uses it to wake only the groups a change concerns.
-    pub fn track_group_changes(&mut self, previous: Option<&ConfigSnapshot>) {
-        let mut groups: std::collections::BTreeSet<Id> = self
-            .branches
-            .values()
-            .filter_map(|b| b.group.clone())
-            .collect();
-        if let Some(p) = previous {
-            groups.extend(p.branches.values().filter_map(|b| b.group.clone()));
-            self.group_changed_at = p.group_changed_at.clone();
-        }
-        for group in groups {
-            let changed = match previous {
-                None => true,
-                Some(p) => !self.group_branches(&group).eq(p.group_branches(&group)),
-            };
-            if changed {
-                self.group_changed_at.insert(group, self.version);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::domain::config::MatrixEntry;
 
-    fn id(s: &str) -> Id {
+    pub(in crate::domain::config) fn id(s: &str) -> Id {
         Id::parse(s).expect("test id")
     }
 
-    fn branch() -> Branch {
+    pub(in crate::domain::config) fn branch() -> Branch {
         let mut b = Branch::create(
             id("main"),
             BranchInput {
@@ -607,38 +343,6 @@ mod tests {
         assert!(b.remove_service("cash"));
         assert!(!b.remove_service("cash"));
         assert!(b.counter("c1").expect("counter").services.is_empty());
-    }
-
-    #[test]
-    fn group_changes_are_tracked_per_group() {
-        let mut north = branch();
-        north.group = Some(id("north"));
-        let snapshot = |version: u64, branches: Vec<Branch>| ConfigSnapshot {
-            version,
-            branches: branches
-                .into_iter()
-                .map(|b| (b.id.clone(), Arc::new(b)))
-                .collect(),
-            group_changed_at: BTreeMap::new(),
-        };
-        let mut first = snapshot(3, vec![north.clone()]);
-        first.track_group_changes(None);
-        assert_eq!(first.group_changed_at.get("north"), Some(&3));
-
-        // A change elsewhere leaves the north group's version alone.
-        let mut elsewhere = branch();
-        elsewhere.id = id("other");
-        let mut second = snapshot(4, vec![north.clone(), elsewhere]);
-        second.track_group_changes(Some(&first));
-        assert_eq!(second.group_changed_at.get("north"), Some(&3));
-
-        // Moving the branch out of the group is a change of the group.
-        let mut moved = north.clone();
-        moved.group = Some(id("south"));
-        let mut third = snapshot(5, vec![moved]);
-        third.track_group_changes(Some(&second));
-        assert_eq!(third.group_changed_at.get("north"), Some(&5));
-        assert_eq!(third.group_changed_at.get("south"), Some(&5));
     }
 
     #[test]
