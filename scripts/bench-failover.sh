@@ -10,4 +10,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-redis.sh
 exec cargo test --release --test integration -- \
-    --ignored --exact cluster::failover_timing --nocapture "$@"
+    --ignored --exact cluster::bench::failover_timing --nocapture "$@"
