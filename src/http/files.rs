@@ -24,7 +24,8 @@ const SERVE_CHUNK: usize = 512 * 1024;
 /// How long a followed file may stop growing before the response is cut
 /// (the client resumes from what it got).
 const FOLLOW_STALL: Duration = Duration::from_secs(10);
-const FOLLOW_POLL: Duration = Duration::from_millis(20);
+/// How often a followed file that has no new bytes yet is looked at again.
+const FOLLOW_POLL: Duration = Duration::from_millis(5);
 
 /// A byte range `start..start + len` of a file of `total` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +212,7 @@ fn chunks(
             if !finished && since.elapsed() > FOLLOW_STALL {
                 return Err(std::io::Error::other("the growing file stalled"));
             }
-            if finished && since.elapsed() > FOLLOW_POLL * 5 {
+            if finished && since.elapsed() > FOLLOW_POLL * 20 {
                 return Err(std::io::Error::other(
                     "completed file shorter than announced",
                 ));
