@@ -160,9 +160,10 @@ async fn read_chunk(
     want: usize,
 ) -> std::io::Result<(std::fs::File, Bytes)> {
     tokio::task::spawn_blocking(move || {
-        let mut buffer = vec![0u8; want];
-        let read = file.read(&mut buffer)?;
-        buffer.truncate(read);
+        // read_to_end fills the spare capacity without zeroing it first;
+        // at the file's current end (a growing file) it returns what is there.
+        let mut buffer = Vec::with_capacity(want);
+        (&mut file).take(want as u64).read_to_end(&mut buffer)?;
         Ok((file, Bytes::from(buffer)))
     })
     .await
