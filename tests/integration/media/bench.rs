@@ -315,54 +315,53 @@ async fn media_mirror_rate() {
         let chain = (at_follower - first_byte).as_secs_f64();
         let hop = (at_leader - first_byte).as_secs_f64();
         let url = topology.master().url(&format!("/media/{name}"));
-        let null = curl(&url, &copies[..1], Keep::Discard);
-        let plain = curl(&url, &copies[..1], Keep::File);
-        let synced = curl(&url, &copies[..1], Keep::Fsynced);
-        let two = curl(&url, &copies, Keep::Fsynced);
-        let rows = [
+        let mut rows = vec![
             (
-                "mirror, master → leader (verified, fsynced)".to_owned(),
+                "mirror, master → leader (verified, fsynced)",
                 hop,
                 String::new(),
             ),
             (
-                "mirror, master → leader → follower (verified, fsynced)".to_owned(),
+                "mirror, master → leader → follower (verified, fsynced)",
                 chain,
                 cpu.join(", "),
             ),
+        ];
+        let curls = [
+            ("curl from the master to /dev/null", 1, Keep::Discard),
+            ("curl from the master into a file", 1, Keep::File),
             (
-                "curl from the master to /dev/null".to_owned(),
-                null.0,
-                format!("curl {:.2}", null.1),
+                "curl from the master into a file, fsynced",
+                1,
+                Keep::Fsynced,
             ),
             (
-                "curl from the master into a file".to_owned(),
-                plain.0,
-                format!("curl {:.2}", plain.1),
-            ),
-            (
-                "curl from the master into a file, fsynced".to_owned(),
-                synced.0,
-                format!("curl {:.2}", synced.1),
-            ),
-            (
-                "two curls at once into two files, fsynced".to_owned(),
-                two.0,
-                format!("curl {:.2}", two.1),
+                "two curls at once into two files, fsynced",
+                2,
+                Keep::Fsynced,
             ),
         ];
+        let mut curl_seconds = Vec::new();
+        for (what, files, keep) in curls {
+            let (seconds, cpu) = curl(&url, &copies[..files], keep);
+            rows.push((what, seconds, format!("curl {cpu:.2}")));
+            curl_seconds.push(seconds);
+        }
         for (what, seconds, cpu) in rows {
             println!(
                 "| {round} | {what} | {seconds:.2} s | {:.0} MB/s | {cpu} |",
                 rate(seconds)
             );
         }
-        let ratio = synced.0 / chain;
+        let [null, plain, synced, two] = curl_seconds[..] else {
+            unreachable!("four curl rows")
+        };
+        let ratio = synced / chain;
         println!(
             "| {round} | **chain rate / rate of curl into an fsynced file** | | **{ratio:.2}** (to /dev/null {:.2}; into a file {:.2}; two fsynced copies {:.2}) | |",
-            null.0 / chain,
-            plain.0 / chain,
-            two.0 / chain
+            null / chain,
+            plain / chain,
+            two / chain
         );
         ratios.push(ratio);
     }
