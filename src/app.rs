@@ -13,10 +13,10 @@ use crate::actors::config_view::LoadNow;
 use crate::actors::leader::Release;
 use crate::actors::membership::Leave;
 use crate::actors::node::{self, NodeActors, NodeContext};
-use crate::actors::{ConfigHandle, LeaderStatus, MediaHandle, TicketQueues};
+use crate::actors::{ConfigHandle, LeaderStatus, LostStorePolicy, MediaHandle, TicketQueues};
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
-use crate::settings::Settings;
+use crate::settings::{NodeRole, Settings};
 use crate::store::embedded::EmbeddedRedis;
 use crate::store::Store;
 
@@ -114,7 +114,10 @@ impl Application {
             role: settings.node.role,
             advertise_url,
             config: ConfigHandle::default(),
-            queues: TicketQueues::default(),
+            queues: TicketQueues::new(match settings.node.role {
+                NodeRole::Master => LostStorePolicy::Refuse,
+                NodeRole::Slave => LostStorePolicy::Serve,
+            }),
             metrics,
             leader_status: LeaderStatus::default(),
             media,
