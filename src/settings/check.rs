@@ -171,6 +171,7 @@ pub(super) fn problems(settings: &Settings) -> Vec<String> {
         ("http.request_deadline_ms", http.request_deadline_ms),
         ("redis.response_timeout_ms", redis.response_timeout_ms),
         ("redis.connect_timeout_ms", redis.connect_timeout_ms),
+        ("redis.sentinel_poll_ms", redis.sentinel_poll_ms),
     ] {
         if value == 0 {
             problems.push(format!("{name} = 0: must be above 0"));

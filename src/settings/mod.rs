@@ -145,6 +145,9 @@ pub struct RedisSettings {
     pub sentinels: Vec<String>,
     /// The master's name the sentinels monitor.
     pub master_name: String,
+    /// How often the sentinels are asked where the master is, besides at
+    /// once when a request met `READONLY` or a lost connection.
+    pub sentinel_poll_ms: u64,
     /// When a ticket change is acknowledged.
     pub durability: Durability,
     /// `replicated`: replicas that must confirm a ticket change.
@@ -175,6 +178,7 @@ impl Default for RedisSettings {
             connect_timeout_ms: 1_000,
             sentinels: Vec::new(),
             master_name: String::new(),
+            sentinel_poll_ms: 200,
             durability: Durability::Async,
             min_replicas: 1,
             replication_timeout_ms: 500,

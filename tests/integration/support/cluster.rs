@@ -142,6 +142,15 @@ impl RedisProbe {
             .unwrap_or_default()
     }
 
+    /// Makes this server a replica of the one on `port` (`REPLICAOF`).
+    pub fn replicate_from(&mut self, port: u16) {
+        let _: () = redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(port)
+            .query(&mut self.conn)
+            .expect("REPLICAOF");
+    }
+
     /// Waits until this server, a replica, has a live link to its master
     /// (its initial sync is done).
     pub async fn wait_linked(&mut self) {

@@ -127,6 +127,20 @@ impl Sentinels {
         addr.map(|(_, port)| port)
     }
 
+    /// Asks the first sentinel for a failover now (`SENTINEL FAILOVER`): it
+    /// promotes a replica and turns the old master, still running, into a
+    /// replica of it.
+    pub fn failover(&self) {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.ports[0]))
+            .expect("sentinel url");
+        let mut conn = client.get_connection().expect("connect to a sentinel");
+        let _: () = redis::cmd("SENTINEL")
+            .arg("failover")
+            .arg(MASTER_NAME)
+            .query(&mut conn)
+            .expect("SENTINEL FAILOVER");
+    }
+
     /// The sentinels' logs (printed when a test fails).
     pub fn logs(&self) -> String {
         (0..self.ports.len())
