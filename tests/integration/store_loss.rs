@@ -131,21 +131,41 @@ async fn a_master_group_store_restarted_empty_reuses_no_number_epoch_or_id() {
     assert_refused_while_lost(&apis[leader]).await;
     // Until an operator adopts the store, it stays lost; then all is ready
     // and issuing goes on, above the numbers and ids given before the loss.
-    let adopted = survivor
-        .request(
-            reqwest::Method::POST,
-            "/api/v1/cluster/store/adopt",
-            Some(crate::support::ADMIN),
-            None,
-        )
-        .await;
-    assert_eq!(adopted.status(), StatusCode::OK);
+    // The README's command: `turnus store adopt`, which calls the endpoint.
+    let refused = store_adopt(&survivor.url(""), "not-a-token").await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401 Unauthorized unauthorized"),
+        "{refused:?}"
+    );
+    wait_readyz(&survivor, "store-lost").await;
+    let adopted = store_adopt(&survivor.url(""), crate::support::ADMIN).await;
+    assert!(adopted.status.success(), "turnus store adopt: {adopted:?}");
+    assert!(
+        String::from_utf8_lossy(&adopted.stdout).contains("adopted"),
+        "{adopted:?}"
+    );
     for api in &apis {
         wait_readyz(api, "ok").await;
     }
     load.wait_more(40, "tickets after the adoption").await;
     let tickets = load.finish().await;
     assert_unique(&tickets);
+}
+
+/// Runs `turnus store adopt --url <node>` with `token` as the admin token
+/// in the environment, as an operator would.
+async fn store_adopt(node: &str, token: &str) -> std::process::Output {
+    let (node, token) = (node.to_owned(), token.to_owned());
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_turnus"))
+            .args(["store", "adopt", "--url", &node])
+            .env("TURNUS__AUTH__ADMIN_TOKENS", token)
+            .output()
+            .expect("run turnus store adopt")
+    })
+    .await
+    .expect("the command's thread")
 }
 
 /// A master group's node with its store marked lost refuses ticket and
