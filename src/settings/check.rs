@@ -187,7 +187,18 @@ pub(super) fn problems(settings: &Settings) -> Vec<String> {
             "redis.min_replicas and redis.replication_timeout_ms: must be above 0 with durability replicated".to_owned(),
         );
     }
-    if !redis.sentinels.is_empty() {
+    if redis.sentinels.is_empty() {
+        for (name, value) in [
+            ("redis.sentinel_password", &redis.sentinel_password),
+            ("redis.password", &redis.password),
+        ] {
+            if !value.is_empty() {
+                problems.push(format!(
+                    "{name}: only used with redis.sentinels (with redis.url, put the password in the URL)"
+                ));
+            }
+        }
+    } else {
         if !redis.url.is_empty() {
             problems.push("redis.sentinels and redis.url: set one of them, not both".to_owned());
         }

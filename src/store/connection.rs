@@ -76,8 +76,11 @@ const REPLICATED_WRITERS: usize = 8;
 
 impl Link {
     /// Connects lazily: nothing is sent until the first command.
+    /// `redis.password` applies (only with Sentinel: the settings check
+    /// refuses it beside `redis.url`, whose password is in the URL).
     fn open(url: &str, settings: &RedisSettings) -> StoreResult<Link> {
-        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
+        let info = sentinel::with_password(url, &settings.password).map_err(StoreError::Redis)?;
+        let client = redis::Client::open(info).map_err(StoreError::Redis)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)))
             .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
@@ -303,5 +306,5 @@ async fn resolve(target: &Target, settings: &RedisSettings) -> Option<String> {
         return None;
     };
     let limit = Duration::from_millis(settings.connect_timeout_ms);
-    sentinel::resolve(sentinels, master_name, limit).await
+    sentinel::resolve(sentinels, master_name, &settings.sentinel_password, limit).await
 }

@@ -19,8 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+use redis::{Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 use tokio::sync::Notify;
+
+use crate::settings::Secret;
 
 /// Why a failed request makes the resolver look at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,12 +196,13 @@ impl ConnectionLike for WatchedConn {
 pub(crate) async fn resolve(
     sentinels: &[String],
     master_name: &str,
+    password: &Secret,
     limit: Duration,
 ) -> Option<String> {
     let answers = futures::future::join_all(
         sentinels
             .iter()
-            .map(|sentinel| ask_sentinel(sentinel, master_name, limit)),
+            .map(|sentinel| ask_sentinel(sentinel, master_name, password, limit)),
     )
     .await;
     let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -212,8 +215,20 @@ pub(crate) async fn resolve(
         .map(|(url, _)| url)
 }
 
-async fn ask_sentinel(sentinel: &str, master_name: &str, limit: Duration) -> Option<String> {
-    let client = redis::Client::open(format!("redis://{sentinel}/")).ok()?;
+async fn ask_sentinel(
+    sentinel: &str,
+    master_name: &str,
+    password: &Secret,
+    limit: Duration,
+) -> Option<String> {
+    let info = match with_password(&format!("redis://{sentinel}/"), password) {
+        Ok(info) => info,
+        Err(e) => {
+            tracing::warn!(%sentinel, error = %e, "not a sentinel address");
+            return None;
+        }
+    };
+    let client = redis::Client::open(info).ok()?;
     let ask = async {
         let mut conn = client.get_multiplexed_async_connection().await?;
         redis::cmd("SENTINEL")
@@ -228,6 +243,11 @@ async fn ask_sentinel(sentinel: &str, master_name: &str, limit: Duration) -> Opt
             tracing::debug!(%sentinel, "sentinel knows no such master");
             None
         }
+        Ok(Err(e)) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
+            // Not a passing trouble: say it where an operator looks.
+            tracing::warn!(%sentinel, error = %e, "sentinel refused redis.sentinel_password");
+            None
+        }
         Ok(Err(e)) => {
             tracing::debug!(%sentinel, error = %e, "sentinel did not answer");
             None
@@ -237,4 +257,18 @@ async fn ask_sentinel(sentinel: &str, master_name: &str, limit: Duration) -> Opt
             None
         }
     }
+}
+
+/// The connection details of `url`, with `password` when it is set (it
+/// takes the place of one in the URL).
+pub(crate) fn with_password(url: &str, password: &Secret) -> redis::RedisResult<ConnectionInfo> {
+    let info = url.into_connection_info()?;
+    if password.is_empty() {
+        return Ok(info);
+    }
+    let redis = info
+        .redis_settings()
+        .clone()
+        .set_password(password.expose());
+    Ok(info.set_redis_settings(redis))
 }

@@ -262,3 +262,51 @@ async fn a_failed_write_sends_the_node_to_the_new_master_without_waiting_for_the
         "the last ticket is on the new master"
     );
 }
+
+#[tokio::test]
+async fn sentinels_and_redis_that_require_passwords() {
+    const PASSWORD: &str = "s3cret-for-this-test";
+    let master = RedisServer::start();
+    RedisProbe::connect(&master.url()).require_password(PASSWORD);
+    let sentinels = Sentinels::start_with(master.port(), 1_000, Some(PASSWORD)).await;
+    sentinels.wait_settled(0).await;
+
+    // Without the sentinels' password no sentinel answers: the node does
+    // not start, and says why.
+    let data = tempfile::tempdir().expect("a data dir");
+    let addresses = sentinels.addresses();
+    let refused = crate::support::process::run_turnus(
+        &["serve"],
+        &[
+            ("TURNUS__HTTP__LISTEN", "127.0.0.1:0"),
+            (
+                "TURNUS__NODE__DATA_DIR",
+                data.path().to_str().expect("utf-8"),
+            ),
+            ("TURNUS__REDIS__SENTINELS", &addresses),
+            ("TURNUS__REDIS__MASTER_NAME", MASTER_NAME),
+        ],
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("no sentinel of"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "the password leaked: {stderr}");
+
+    // With both passwords the node finds the master and issues.
+    let nodes = start_nodes(
+        &sentinels,
+        &["node-a"],
+        &[
+            ("TURNUS__REDIS__SENTINEL_PASSWORD", PASSWORD),
+            ("TURNUS__REDIS__PASSWORD", PASSWORD),
+        ],
+    )
+    .await;
+    let ticket = nodes[0].api().issue(BRANCH, "cash").await;
+    assert_eq!(ticket.number, "C001");
+    assert!(
+        !nodes[0].log().contains(PASSWORD),
+        "the password is in the node's log"
+    );
+}

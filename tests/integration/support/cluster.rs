@@ -142,6 +142,17 @@ impl RedisProbe {
             .unwrap_or_default()
     }
 
+    /// Makes this server require `password` from now on (`requirepass`);
+    /// this probe's own connection stays authenticated.
+    pub fn require_password(&mut self, password: &str) {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg(password)
+            .query(&mut self.conn)
+            .expect("CONFIG SET requirepass");
+    }
+
     /// Makes this server a replica of the one on `port` (`REPLICAOF`).
     pub fn replicate_from(&mut self, port: u16) {
         let _: () = redis::cmd("REPLICAOF")
