@@ -198,6 +198,12 @@ pub(super) fn problems(settings: &Settings) -> Vec<String> {
                 ));
             }
         }
+        if redis.sentinel_tls {
+            problems.push(
+                "redis.sentinel_tls: only used with redis.sentinels (with redis.url, use rediss://)"
+                    .to_owned(),
+            );
+        }
     } else {
         if !redis.url.is_empty() {
             problems.push("redis.sentinels and redis.url: set one of them, not both".to_owned());

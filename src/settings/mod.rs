@@ -153,6 +153,12 @@ pub struct RedisSettings {
     /// With `sentinels`: the password of the Redis servers they name (with
     /// `url`, the password goes in the URL).
     pub password: Secret,
+    /// With `sentinels`: speak TLS to them and to the masters they name
+    /// (with `url`, a `rediss://` URL says so).
+    pub sentinel_tls: bool,
+    /// PEM file of the certificate authorities a TLS Redis or Sentinel is
+    /// checked against; empty: the system's.
+    pub tls_ca_file: String,
     /// When a ticket change is acknowledged.
     pub durability: Durability,
     /// `replicated`: replicas that must confirm a ticket change.
@@ -186,6 +192,8 @@ impl Default for RedisSettings {
             sentinel_poll_ms: 200,
             sentinel_password: Secret::default(),
             password: Secret::default(),
+            sentinel_tls: false,
+            tls_ca_file: String::new(),
             durability: Durability::Async,
             min_replicas: 1,
             replication_timeout_ms: 500,
@@ -554,6 +562,12 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("redis.sentinel_password: only used with redis.sentinels"),
+            "{err}"
+        );
+        let err = Settings::load(None, &env(&[("TURNUS__REDIS__SENTINEL_TLS", "true")]))
+            .expect_err("sentinel TLS without sentinels");
+        assert!(
+            err.to_string().contains("redis.sentinel_tls: only used"),
             "{err}"
         );
         let s = Settings::load(

@@ -79,8 +79,7 @@ impl Link {
     /// `redis.password` applies (only with Sentinel: the settings check
     /// refuses it beside `redis.url`, whose password is in the URL).
     fn open(url: &str, settings: &RedisSettings) -> StoreResult<Link> {
-        let info = sentinel::with_password(url, &settings.password).map_err(StoreError::Redis)?;
-        let client = redis::Client::open(info).map_err(StoreError::Redis)?;
+        let client = sentinel::client(url, &settings.password, &settings.tls_ca_file)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)))
             .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
@@ -305,6 +304,5 @@ async fn resolve(target: &Target, settings: &RedisSettings) -> Option<String> {
     else {
         return None;
     };
-    let limit = Duration::from_millis(settings.connect_timeout_ms);
-    sentinel::resolve(sentinels, master_name, &settings.sentinel_password, limit).await
+    sentinel::resolve(sentinels, master_name, settings).await
 }

@@ -11,7 +11,11 @@
 //! without waiting for the poll. The resolver then asks every sentinel and
 //! moves only when a majority names another master.
 //!
-//! Owns the sentinel protocol and the wake-up; knows nothing of keys,
+//! [`client`] makes every Redis client of the store: the password
+//! (`redis.password`, `redis.sentinel_password`) and TLS (`rediss://`,
+//! `redis.sentinel_tls`, `redis.tls_ca_file`) are applied there.
+//!
+//! Owns the sentinel protocol, the wake-up and client construction; knows nothing of keys,
 //! scripts or what a node does with a failover (it reports
 //! [`FailoverSignal`]s to an observer, which counts them).
 
@@ -19,10 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
-use redis::{Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 use tokio::sync::Notify;
 
-use crate::settings::Secret;
+use super::{StoreError, StoreResult};
+use crate::settings::{RedisSettings, Secret};
 
 /// Why a failed request makes the resolver look at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,13 +201,13 @@ impl ConnectionLike for WatchedConn {
 pub(crate) async fn resolve(
     sentinels: &[String],
     master_name: &str,
-    password: &Secret,
-    limit: Duration,
+    settings: &RedisSettings,
 ) -> Option<String> {
+    let limit = Duration::from_millis(settings.connect_timeout_ms);
     let answers = futures::future::join_all(
         sentinels
             .iter()
-            .map(|sentinel| ask_sentinel(sentinel, master_name, password, limit)),
+            .map(|sentinel| ask_sentinel(sentinel, master_name, settings, limit)),
     )
     .await;
     let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -218,17 +223,18 @@ pub(crate) async fn resolve(
 async fn ask_sentinel(
     sentinel: &str,
     master_name: &str,
-    password: &Secret,
+    settings: &RedisSettings,
     limit: Duration,
 ) -> Option<String> {
-    let info = match with_password(&format!("redis://{sentinel}/"), password) {
-        Ok(info) => info,
+    let scheme = scheme(settings);
+    let url = format!("{scheme}://{sentinel}/");
+    let client = match client(&url, &settings.sentinel_password, &settings.tls_ca_file) {
+        Ok(client) => client,
         Err(e) => {
-            tracing::warn!(%sentinel, error = %e, "not a sentinel address");
+            tracing::warn!(%sentinel, error = %e, "cannot make a client for this sentinel");
             return None;
         }
     };
-    let client = redis::Client::open(info).ok()?;
     let ask = async {
         let mut conn = client.get_multiplexed_async_connection().await?;
         redis::cmd("SENTINEL")
@@ -238,7 +244,7 @@ async fn ask_sentinel(
             .await
     };
     match tokio::time::timeout(limit, ask).await {
-        Ok(Ok(Some((host, port)))) => Some(format!("redis://{host}:{port}/")),
+        Ok(Ok(Some((host, port)))) => Some(format!("{scheme}://{host}:{port}/")),
         Ok(Ok(None)) => {
             tracing::debug!(%sentinel, "sentinel knows no such master");
             None
@@ -259,16 +265,36 @@ async fn ask_sentinel(
     }
 }
 
-/// The connection details of `url`, with `password` when it is set (it
-/// takes the place of one in the URL).
-pub(crate) fn with_password(url: &str, password: &Secret) -> redis::RedisResult<ConnectionInfo> {
-    let info = url.into_connection_info()?;
-    if password.is_empty() {
-        return Ok(info);
+/// `rediss` when the sentinels (and so the masters they name) speak TLS.
+fn scheme(settings: &RedisSettings) -> &'static str {
+    if settings.sentinel_tls {
+        "rediss"
+    } else {
+        "redis"
     }
-    let redis = info
-        .redis_settings()
-        .clone()
-        .set_password(password.expose());
-    Ok(info.set_redis_settings(redis))
+}
+
+/// A client for `url` with `password` (when set; it takes the place of one
+/// in the URL). A `rediss://` URL trusts the PEM certificates in `ca_file`,
+/// or the system's roots when it is empty.
+pub(crate) fn client(url: &str, password: &Secret, ca_file: &str) -> StoreResult<redis::Client> {
+    let mut info = url.into_connection_info().map_err(StoreError::Redis)?;
+    if !password.is_empty() {
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_password(password.expose());
+        info = info.set_redis_settings(redis);
+    }
+    let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+    if !tls || ca_file.is_empty() {
+        return redis::Client::open(info).map_err(StoreError::Redis);
+    }
+    let root_cert = std::fs::read(ca_file)
+        .map_err(|e| StoreError::Corrupt(format!("redis.tls_ca_file {ca_file}: {e}")))?;
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(root_cert),
+    };
+    redis::Client::build_with_tls(info, certificates).map_err(StoreError::Redis)
 }

@@ -268,7 +268,7 @@ async fn sentinels_and_redis_that_require_passwords() {
     const PASSWORD: &str = "s3cret-for-this-test";
     let master = RedisServer::start();
     RedisProbe::connect(&master.url()).require_password(PASSWORD);
-    let sentinels = Sentinels::start_with(master.port(), 1_000, Some(PASSWORD)).await;
+    let sentinels = Sentinels::start_with(master.port(), 1_000, Some(PASSWORD), None).await;
     sentinels.wait_settled(0).await;
 
     // Without the sentinels' password no sentinel answers: the node does

@@ -10,6 +10,7 @@ use tempfile::TempDir;
 
 use super::free_port;
 use super::redis::ping;
+use super::tls::TestCertificates;
 
 /// The master name the sentinels monitor.
 pub const MASTER_NAME: &str = "turnus-test";
@@ -20,21 +21,28 @@ pub struct Sentinels {
     dir: TempDir,
     /// The sentinels' `requirepass` and the master's, when set.
     password: Option<String>,
+    /// With TLS: the port each sentinel speaks TLS on (beside its plain
+    /// one, which the harness uses).
+    tls_ports: Vec<u16>,
 }
 
 impl Sentinels {
     /// Starts three sentinels monitoring the master on `master_port`
     /// (quorum 2) and waits until each answers.
     pub async fn start(master_port: u16, down_after_ms: u64) -> Sentinels {
-        Sentinels::start_with(master_port, down_after_ms, None).await
+        Sentinels::start_with(master_port, down_after_ms, None, None).await
     }
 
     /// Like [`Sentinels::start`], with `password` as the sentinels'
-    /// `requirepass` (and between sentinels) and as the master's password.
+    /// `requirepass` (and between sentinels) and as the master's password;
+    /// with `tls`, each sentinel also has a TLS port and speaks TLS to the
+    /// master (then `master_port` is the master's TLS port) and to the
+    /// other sentinels.
     pub async fn start_with(
         master_port: u16,
         down_after_ms: u64,
         password: Option<&str>,
+        tls: Option<&TestCertificates>,
     ) -> Sentinels {
         let dir = tempfile::Builder::new()
             .prefix("turnus-test-sentinel-")
@@ -45,6 +53,7 @@ impl Sentinels {
             ports: Vec::new(),
             dir,
             password: password.map(str::to_owned),
+            tls_ports: Vec::new(),
         };
         let auth = password.map_or(String::new(), |pw| {
             format!(
@@ -53,6 +62,21 @@ impl Sentinels {
         });
         for i in 0..3 {
             let port = free_port();
+            let tls_config = match tls {
+                None => String::new(),
+                Some(certs) => {
+                    let tls_port = free_port();
+                    sentinels.tls_ports.push(tls_port);
+                    let file = |name: &str| certs.path(name).display().to_string();
+                    format!(
+                        "tls-port {tls_port}\ntls-cert-file {}\ntls-key-file {}\n\
+                         tls-ca-cert-file {}\ntls-auth-clients no\ntls-replication yes\n",
+                        file("server.crt"),
+                        file("server.key"),
+                        file("ca.crt"),
+                    )
+                }
+            };
             let config = sentinels.dir.path().join(format!("sentinel-{i}.conf"));
             let log = sentinels.dir.path().join(format!("sentinel-{i}.log"));
             std::fs::write(
@@ -63,7 +87,7 @@ impl Sentinels {
                      sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
                      sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}\n\
                      sentinel failover-timeout {MASTER_NAME} 10000\n\
-                     sentinel parallel-syncs {MASTER_NAME} 1\n{auth}",
+                     sentinel parallel-syncs {MASTER_NAME} 1\n{auth}{tls_config}",
                     log = log.display(),
                     dir = sentinels.dir.path().display(),
                 ),
@@ -142,7 +166,12 @@ impl Sentinels {
 
     /// `host:port,host:port,…` for `TURNUS__REDIS__SENTINELS`.
     pub fn addresses(&self) -> String {
-        self.ports
+        let ports = if self.tls_ports.is_empty() {
+            &self.ports
+        } else {
+            &self.tls_ports
+        };
+        ports
             .iter()
             .map(|p| format!("127.0.0.1:{p}"))
             .collect::<Vec<_>>()
