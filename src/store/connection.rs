@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::group_commit::GroupCommit;
 use super::memory::StoreMemory;
 use super::scripts::Scripts;
 use super::sentinel::{self, FailoverObserver, FailoverSignal, Watch, WatchedConn};
@@ -59,20 +60,19 @@ struct Link {
     replicated: Option<Replicated>,
 }
 
-/// Durability `replicated`: ticket changes go over their own connections,
-/// each followed by `WAIT` on the same connection (WAIT covers the writes
-/// of the connection it is sent on, and blocks that connection meanwhile,
-/// so reads and other nodes' work keep the main connection to themselves).
+/// Durability `replicated`: ticket changes go over writer connections of
+/// their own, and concurrent changes on one share a `WAIT` (see
+/// [`super::group_commit`]); reads and other work keep the main connection,
+/// which a `WAIT` would block.
 struct Replicated {
-    writers: Vec<ConnectionManager>,
+    writers: Vec<Arc<GroupCommit>>,
     next: AtomicUsize,
-    min_replicas: u32,
-    timeout_ms: u64,
 }
 
-/// Connections for `replicated` ticket changes: enough that a few WAITs in
-/// flight do not queue the rest.
-const REPLICATED_WRITERS: usize = 8;
+/// Writer connections for `replicated` ticket changes: while one is blocked
+/// in its `WAIT`, changes go on over the others, and each `WAIT` confirms
+/// every change that got its reply on its connection before it.
+const REPLICATED_WRITERS: usize = 4;
 
 impl Link {
     /// Connects lazily: nothing is sent until the first command.
@@ -97,14 +97,19 @@ impl Link {
                     settings.response_timeout_ms + settings.replication_timeout_ms,
                 )));
                 let writers = (0..REPLICATED_WRITERS)
-                    .map(|_| client.get_connection_manager_lazy(config.clone()))
-                    .collect::<Result<_, _>>()
+                    .map(|_| {
+                        let conn = client.get_connection_manager_lazy(config.clone())?;
+                        Ok(Arc::new(GroupCommit::new(
+                            conn,
+                            settings.min_replicas,
+                            settings.replication_timeout_ms,
+                        )))
+                    })
+                    .collect::<redis::RedisResult<_>>()
                     .map_err(StoreError::Redis)?;
                 Some(Replicated {
                     writers,
                     next: AtomicUsize::new(0),
-                    min_replicas: settings.min_replicas,
-                    timeout_ms: settings.replication_timeout_ms,
                 })
             }
         };
@@ -215,35 +220,36 @@ impl Store {
     /// [`Store::confirm`] after the change.
     pub(crate) fn write_conn(&self) -> WatchedConn {
         let link = self.link();
-        let conn = match &link.replicated {
-            None => link.conn.clone(),
+        match &link.replicated {
+            None => WatchedConn::new(link.conn.clone(), self.watch.clone()),
             Some(r) => {
                 let i = r.next.fetch_add(1, Ordering::Relaxed) % r.writers.len();
-                r.writers[i].clone()
+                let writer = r.writers[i].clone();
+                WatchedConn::new(writer.conn().clone(), self.watch.clone()).committing(writer)
             }
-        };
-        WatchedConn::new(conn, self.watch.clone())
+        }
     }
 
     /// Durability `replicated`: waits until `min_replicas` replicas have
-    /// every write made so far on `conn` (so the caller's change too), or
-    /// fails with [`StoreError::ReplicationTimeout`]. `async`: nothing.
+    /// every write made so far on `conn` (so the caller's change too), by a
+    /// `WAIT` sent after it on that connection (shared with the changes
+    /// that waited at the same time), or fails with
+    /// [`StoreError::ReplicationTimeout`]. `async`: nothing.
     pub(crate) async fn confirm(&self, conn: &mut WatchedConn) -> StoreResult<()> {
-        let (min_replicas, timeout_ms) = match &self.link().replicated {
-            None => return Ok(()),
-            Some(r) => (r.min_replicas, r.timeout_ms),
+        let Some(commit) = conn.commit() else {
+            return Ok(());
         };
-        let acked: u32 = redis::cmd("WAIT")
-            .arg(min_replicas)
-            .arg(timeout_ms)
-            .query_async(conn)
-            .await?;
-        if acked >= min_replicas {
+        let acked = commit.confirm().await?;
+        let (wanted, timeout_ms) = (
+            self.settings.min_replicas,
+            self.settings.replication_timeout_ms,
+        );
+        if acked >= wanted {
             Ok(())
         } else {
             Err(StoreError::ReplicationTimeout {
                 acked,
-                wanted: min_replicas,
+                wanted,
                 timeout_ms,
             })
         }

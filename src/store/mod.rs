@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 pub mod embedded;
 pub mod fenced;
+pub mod group_commit;
 pub mod keys;
 pub mod links;
 pub mod media;

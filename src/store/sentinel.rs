@@ -26,6 +26,7 @@ use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 use tokio::sync::Notify;
 
+use super::group_commit::GroupCommit;
 use super::{StoreError, StoreResult};
 use crate::settings::{RedisSettings, Secret};
 
@@ -136,11 +137,27 @@ fn suspicion(error: &RedisError) -> Option<Suspicion> {
 pub(crate) struct WatchedConn {
     inner: ConnectionManager,
     watch: Option<Arc<Watch>>,
+    /// Durability `replicated`: the group commit of this writer connection.
+    commit: Option<Arc<GroupCommit>>,
 }
 
 impl WatchedConn {
     pub(crate) fn new(inner: ConnectionManager, watch: Option<Arc<Watch>>) -> WatchedConn {
-        WatchedConn { inner, watch }
+        WatchedConn {
+            inner,
+            watch,
+            commit: None,
+        }
+    }
+
+    /// A writer connection whose changes `commit` confirms.
+    pub(crate) fn committing(mut self, commit: Arc<GroupCommit>) -> WatchedConn {
+        self.commit = Some(commit);
+        self
+    }
+
+    pub(crate) fn commit(&self) -> Option<&Arc<GroupCommit>> {
+        self.commit.as_ref()
     }
 
     fn seen(&self, result: Result<Value, RedisError>) -> Result<Value, RedisError> {
