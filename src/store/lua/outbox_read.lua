@@ -3,7 +3,9 @@
 -- source id. The outbox's source identity is created here if missing: a
 -- store that lost its history (replaced, restored empty) gets a new one, so
 -- its new events are never mistaken for ones already counted.
--- Returns {now_ms, source, id1, event1, id2, event2, …}.
+-- Returns {now_ms, source, trimmed id, trimmed count, id1, event1, …}:
+-- the last event of this source trimmed away and how many were ('' and 0
+-- when none), so a reader knows which events it can no longer give.
 local after, count = ARGV[1], tonumber(ARGV[2])
 local s, now_ms = now()
 local source = redis.call('GET', P .. 'outbox-source')
@@ -13,7 +15,9 @@ if not source then
 end
 local start = '-'
 if after ~= '-' then start = '(' .. after end
-local out = { tostring(now_ms), source }
+local trimmed = redis.call('HMGET', P .. 'outbox-trimmed', 'source', 'id', 'n')
+local out = { tostring(now_ms), source, '', '0' }
+if trimmed[1] == source then out[3], out[4] = trimmed[2] or '', trimmed[3] or '0' end
 for _, entry in ipairs(redis.call('XRANGE', P .. 'outbox', start, '+', 'COUNT', count)) do
   local fields = entry[2]
   for i = 1, #fields, 2 do

@@ -7,10 +7,17 @@
 --
 -- ARGV: epoch (0 = this group's own outbox, no epoch check), group, source,
 -- through_ms (every event of the source up to then is in this batch or an
--- earlier one), ttl_s of day rollups, then per event: stream id, op count,
--- and 4 values per op: opcode (I incr, M max, Z zadd, R zrem, S hset,
--- D hdel), key suffix, field or member, value.
--- Returns {'ok', applied_through, applied} or {'stale-epoch', highest}.
+-- earlier one), ttl_s of day rollups, after (the batch holds every event of
+-- the source after this stream id; '' = not checked), lost (the sender no
+-- longer holds the events between this store's watermark and `after`: how
+-- many), then per event: stream id, op count, and 4 values per op: opcode
+-- (I incr, M max, Z zadd, R zrem, S hset, D hdel), key suffix, field or
+-- member, value.
+-- Returns {'ok', applied_through, applied, counted, lost recorded},
+-- {'behind', applied_through, counted} (the watermark is below `after` and
+-- nothing is lost: resend from the watermark; nothing changed) or
+-- {'stale-epoch', highest}. `counted` is how many events of the source this
+-- store has accounted for: applied, or declared lost.
 local epoch, group, source = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local through_ms, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
 if epoch > 0 then
@@ -28,6 +35,30 @@ end
 local mark = redis.call('HGET', P .. 'stats-wm', source)
 local mark_ms, mark_seq = -1, -1
 if mark then mark_ms, mark_seq = parse(mark) end
+local counted_key = P .. 'stats-counted'
+
+-- Reconciliation: a batch that continues from a point above this store's
+-- watermark (this store was restored from an older backup, or lost its
+-- data) would leave a hole. Without a declared loss nothing is applied and
+-- the watermark goes back to the sender, which resends from it; with one,
+-- the loss is recorded (once: a resend finds the watermark moved on).
+local after, lost = ARGV[6], tonumber(ARGV[7]) or 0
+local recorded = 0
+if after ~= '' then
+  local am, as = parse(after)
+  local wm, ws = math.max(mark_ms, 0), math.max(mark_seq, 0)
+  if am and (am > wm or (am == wm and as > ws)) then
+    if lost <= 0 then
+      return { 'behind', mark or '', redis.call('HGET', counted_key, source) or '0' }
+    end
+    -- The lost events count as accounted for, and the watermark moves to
+    -- `after`, so they are reported once and never asked for again.
+    redis.call('HINCRBY', P .. 'stats-meta', 'lost', lost)
+    redis.call('HINCRBY', counted_key, source, lost)
+    recorded = lost
+    mark, mark_ms, mark_seq = after, am, as
+  end
+end
 
 -- The fresh events' ops are folded in Lua tables first and written once
 -- per field at the end: increments add up, a max keeps the largest, and for
@@ -42,7 +73,7 @@ local function slot(t, key)
   return s
 end
 local applied = 0
-local i = 6
+local i = 8
 while i <= #ARGV do
   local id, nops = ARGV[i], tonumber(ARGV[i + 1])
   local ms, seq = parse(id)
@@ -103,9 +134,11 @@ end
 for key in pairs(touched) do
   if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl_s) end
 end
+local counted = redis.call('HGET', counted_key, source) or '0'
+if applied > 0 or recorded > 0 then redis.call('HSET', P .. 'stats-wm', source, mark) end
 if applied > 0 then
-  redis.call('HSET', P .. 'stats-wm', source, mark)
   redis.call('HINCRBY', P .. 'stats-meta', 'applied', applied)
+  counted = redis.call('HINCRBY', counted_key, source, applied)
 end
 local s, now_ms = now()
 -- Tickets left in the waiting set by a lost history (no close event will
@@ -119,4 +152,4 @@ end
 local prev = tonumber(redis.call('HGET', P .. 'stats-meta', 'through_ms') or '0')
 if through_ms > prev then redis.call('HSET', P .. 'stats-meta', 'through_ms', through_ms) end
 redis.call('HSET', P .. 'stats-meta', 'last_report_ms', now_ms, 'group', group)
-return { 'ok', mark or '', tostring(applied) }
+return { 'ok', mark or '', tostring(applied), tostring(counted), tostring(recorded) }
