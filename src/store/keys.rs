@@ -144,6 +144,11 @@ pub fn branch_rollup(branch: &Id, key: &RollupKey) -> String {
     format!("{}{}", branch_prefix(branch), rollup_suffix(key))
 }
 
+/// A branch's outbox source identity (`outbox-source`).
+pub fn branch_outbox_source(branch: &Id) -> String {
+    format!("{}outbox-source", branch_prefix(branch))
+}
+
 /// A branch's statistics bookkeeping (`stats-meta`).
 pub fn branch_stats_meta(branch: &Id) -> String {
     format!("{}stats-meta", branch_prefix(branch))

@@ -1,18 +1,26 @@
 -- Apply one batch of ticket events to a branch's statistics rollups, each
--- event at most once: events at or below the source's watermark are
--- skipped, the rest applied, the watermark moved, all in this one script.
--- A batch sent twice, or resent after a lost answer, changes nothing more.
--- The figures themselves are decided in Rust (domain::stats::event_ops);
--- this script only executes the ops, so the KPI rules live in one place.
+-- event at most once: the batch is applied only if all of it is above the
+-- source's watermark, and the watermark moves to its last event, both in
+-- this one script. A batch sent twice, or resent after a lost answer, is
+-- answered 'behind' with the watermark and changes nothing; the caller
+-- drops the events at or below it and sends the rest.
+-- The figures themselves are decided in Rust (domain::stats::event_ops) and
+-- the batch's ops arrive folded there (domain::stats::Folded: one op per
+-- field or member), so this script only executes them and the KPI rules
+-- live in one place.
 --
 -- ARGV: epoch (0 = this group's own outbox, no epoch check), group, source,
 -- through_ms (every event of the source up to then is in this batch or an
--- earlier one), ttl_s of day rollups, then per event: stream id, op count,
--- and 4 values per op: opcode (I incr, M max, Z zadd, R zrem, S hset,
--- D hdel), key suffix, field or member, value.
--- Returns {'ok', applied_through, applied} or {'stale-epoch', highest}.
+-- earlier one), ttl_s of day rollups, the batch's first and last stream id
+-- and event count ('' '' 0: no events, only the bookkeeping), then groups
+-- of ops on one key: opcode (I incr, M max, Z zadd, R zrem, S hset,
+-- D hdel), key suffix, n, then n field/value pairs (I M S), n member/score
+-- pairs (Z) or n fields/members (R D).
+-- Returns {'ok', applied_through, applied}, {'behind', watermark} or
+-- {'stale-epoch', highest}.
 local epoch, group, source = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local through_ms, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
+local first, last, count = ARGV[6], ARGV[7], tonumber(ARGV[8])
 if epoch > 0 then
   -- A deposed leader's batch is refused: the master keeps the highest
   -- epoch seen per group (in the branch's slot, so the script stays in one).
@@ -26,97 +34,86 @@ local function parse(id)
   return tonumber(ms), tonumber(seq)
 end
 local mark = redis.call('HGET', P .. 'stats-wm', source)
-local mark_ms, mark_seq = -1, -1
-if mark then mark_ms, mark_seq = parse(mark) end
-
--- The fresh events' ops are folded in Lua tables first and written once
--- per field at the end: increments add up, a max keeps the largest, and for
--- a sorted-set member or a hash field set or deleted several times the last
--- change wins. The end state is the same as applying the ops one by one (the
--- differential test checks exactly that), with one Redis call per touched
--- field instead of one per op.
-local incr, maxes, members, fields = {}, {}, {}, {}
-local function slot(t, key)
-  local s = t[key]
-  if not s then s = {}; t[key] = s end
-  return s
+if count > 0 and mark then
+  local mark_ms, mark_seq = parse(mark)
+  local ms, seq = parse(first)
+  if not (ms > mark_ms or (ms == mark_ms and seq > mark_seq)) then
+    return { 'behind', mark }
+  end
 end
-local applied = 0
-local i = 6
+
+-- Commands with many values go in slices (Lua's unpack has a stack limit).
+local SLICE = 512
+local function sliced(cmd, key, values)
+  for from = 1, #values, SLICE do
+    redis.call(cmd, key, unpack(values, from, math.min(from + SLICE - 1, #values)))
+  end
+end
+local function argv(from, to)
+  local values = {}
+  for k = from, to do values[#values + 1] = ARGV[k] end
+  return values
+end
+local days, waiting = {}, {}
+local i = 9
 while i <= #ARGV do
-  local id, nops = ARGV[i], tonumber(ARGV[i + 1])
-  local ms, seq = parse(id)
-  local fresh = ms > mark_ms or (ms == mark_ms and seq > mark_seq)
-  local j = i + 2
-  if fresh then
-    for _ = 1, nops do
-      local op, key, field, value = ARGV[j], P .. ARGV[j + 1], ARGV[j + 2], ARGV[j + 3]
-      if op == 'I' then
-        local s = slot(incr, key)
-        s[field] = (s[field] or 0) + tonumber(value)
-      elseif op == 'M' then
-        local s, v = slot(maxes, key), tonumber(value)
-        if not s[field] or v > s[field] then s[field] = v end
-      elseif op == 'Z' then
-        slot(members, key)[field] = tonumber(value)
-      elseif op == 'R' then
-        slot(members, key)[field] = false
-      elseif op == 'S' then
-        slot(fields, key)[field] = value
-      elseif op == 'D' then
-        slot(fields, key)[field] = false
-      end
-      j = j + 4
+  local op, key, n = ARGV[i], P .. ARGV[i + 1], tonumber(ARGV[i + 2])
+  local j = i + 3
+  if op == 'I' then
+    days[key] = true
+    for k = j, j + 2 * n - 1, 2 do redis.call('HINCRBY', key, ARGV[k], ARGV[k + 1]) end
+    j = j + 2 * n
+  elseif op == 'M' then
+    days[key] = true
+    for k = j, j + 2 * n - 1, 2 do
+      local cur, v = tonumber(redis.call('HGET', key, ARGV[k])), tonumber(ARGV[k + 1])
+      if not cur or v > cur then redis.call('HSET', key, ARGV[k], v) end
     end
-    mark, mark_ms, mark_seq = id, ms, seq
-    applied = applied + 1
+    j = j + 2 * n
+  elseif op == 'Z' then
+    waiting[key] = true
+    local values = {}
+    for k = j, j + 2 * n - 1, 2 do
+      values[#values + 1] = ARGV[k + 1]
+      values[#values + 1] = ARGV[k]
+    end
+    sliced('ZADD', key, values)
+    j = j + 2 * n
+  elseif op == 'S' then
+    sliced('HSET', key, argv(j, j + 2 * n - 1))
+    j = j + 2 * n
+  elseif op == 'R' then
+    waiting[key] = true
+    sliced('ZREM', key, argv(j, j + n - 1))
+    j = j + n
+  elseif op == 'D' then
+    sliced('HDEL', key, argv(j, j + n - 1))
+    j = j + n
   else
-    j = j + 4 * nops
+    return redis.error_reply('unknown op ' .. tostring(op))
   end
   i = j
 end
 
-local touched = {}
-for key, s in pairs(incr) do
-  touched[key] = true
-  for field, by in pairs(s) do redis.call('HINCRBY', key, field, by) end
-end
-for key, s in pairs(maxes) do
-  touched[key] = true
-  for field, v in pairs(s) do
-    local cur = tonumber(redis.call('HGET', key, field))
-    if not cur or v > cur then redis.call('HSET', key, field, v) end
-  end
-end
-for key, s in pairs(members) do
-  for member, score in pairs(s) do
-    if score then redis.call('ZADD', key, score, member) else redis.call('ZREM', key, member) end
-  end
-end
-for key, s in pairs(fields) do
-  for field, value in pairs(s) do
-    if value then redis.call('HSET', key, field, value) else redis.call('HDEL', key, field) end
-  end
-end
-
 -- Day rollups live at least ttl_s from their first event (≥ 400 days).
-for key in pairs(touched) do
+for key in pairs(days) do
   if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl_s) end
 end
-if applied > 0 then
+if count > 0 then
+  mark = last
   redis.call('HSET', P .. 'stats-wm', source, mark)
-  redis.call('HINCRBY', P .. 'stats-meta', 'applied', applied)
+  redis.call('HINCRBY', P .. 'stats-meta', 'applied', count)
 end
 local s, now_ms = now()
 -- Tickets left in the waiting set by a lost history (no close event will
 -- ever come) do not linger: the day close ends every ticket within a day.
 -- Each service's waiting set is pruned when a batch touches it.
 if through_ms > 0 then
-  for key in pairs(members) do
+  for key in pairs(waiting) do
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (through_ms - 3 * 86400000))
   end
 end
 local prev = tonumber(redis.call('HGET', P .. 'stats-meta', 'through_ms') or '0')
 if through_ms > prev then redis.call('HSET', P .. 'stats-meta', 'through_ms', through_ms) end
 redis.call('HSET', P .. 'stats-meta', 'last_report_ms', now_ms, 'group', group)
-return { 'ok', mark or '', tostring(applied) }
+return { 'ok', mark or '', tostring(count) }
