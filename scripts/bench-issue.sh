@@ -22,6 +22,8 @@
 # every command, and prints per script (by name) and per command: calls per
 # ticket, average and largest time in Redis (needs jq). Recording costs Redis
 # time, so that pass's rate is not a figure; the measured passes are unchanged.
+# PROFILE_KEEP=FILE also keeps that SLOWLOG as JSON. TURNUS_BIN=PATH runs that
+# binary instead of the release build (with --skip-build: compare two builds).
 # Exit status: 0 when the run was valid (every response 2xx, no socket
 # errors), 1 when it was not or something failed; with --strict, 3 when the
 # run was valid but a goal was missed.

@@ -141,13 +141,14 @@ fn runs(events: &[&EventOps], max_ops: usize) -> Vec<Run> {
     runs
 }
 
-/// The script's opcode of an op, its key and its values.
+/// The script's opcode of an op, its key and its values (in the order the
+/// Redis command takes them).
 fn encoded(op: &Op) -> (&'static str, &RollupKey, [Option<String>; 2]) {
     match op {
         Op::Incr { key, field, by } => ("I", key, [Some(field.clone()), Some(by.to_string())]),
         Op::Max { key, field, value } => ("M", key, [Some(field.clone()), Some(value.to_string())]),
         Op::ZAdd { key, member, score } => {
-            ("Z", key, [Some(member.clone()), Some(score.to_string())])
+            ("Z", key, [Some(score.to_string()), Some(member.clone())])
         }
         Op::ZRem { key, member } => ("R", key, [Some(member.clone()), None]),
         Op::HSet { key, field, value } => ("S", key, [Some(field.clone()), Some(value.clone())]),

@@ -14,8 +14,8 @@
 -- earlier one), ttl_s of day rollups, the batch's first and last stream id
 -- and event count ('' '' 0: no events, only the bookkeeping), then groups
 -- of ops on one key: opcode (I incr, M max, Z zadd, R zrem, S hset,
--- D hdel), key suffix, n, then n field/value pairs (I M S), n member/score
--- pairs (Z) or n fields/members (R D).
+-- D hdel), key suffix, n, then n field/value pairs (I M S), n score/member
+-- pairs (Z, as ZADD takes them) or n fields/members (R D).
 -- Returns {'ok', applied_through, applied}, {'behind', watermark} or
 -- {'stale-epoch', highest}.
 local epoch, group, source = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -42,17 +42,13 @@ if count > 0 and mark then
   end
 end
 
--- Commands with many values go in slices (Lua's unpack has a stack limit).
-local SLICE = 512
-local function sliced(cmd, key, values)
-  for from = 1, #values, SLICE do
-    redis.call(cmd, key, unpack(values, from, math.min(from + SLICE - 1, #values)))
+-- Commands with many values take them straight from ARGV, in slices
+-- (Lua's unpack has a stack limit).
+local SLICE = 512 -- even: a score/member or field/value pair is never split
+local function sliced(cmd, key, from, to)
+  for at = from, to, SLICE do
+    redis.call(cmd, key, unpack(ARGV, at, math.min(at + SLICE - 1, to)))
   end
-end
-local function argv(from, to)
-  local values = {}
-  for k = from, to do values[#values + 1] = ARGV[k] end
-  return values
 end
 local days, waiting = {}, {}
 local i = 9
@@ -70,24 +66,13 @@ while i <= #ARGV do
       if not cur or v > cur then redis.call('HSET', key, ARGV[k], v) end
     end
     j = j + 2 * n
-  elseif op == 'Z' then
-    waiting[key] = true
-    local values = {}
-    for k = j, j + 2 * n - 1, 2 do
-      values[#values + 1] = ARGV[k + 1]
-      values[#values + 1] = ARGV[k]
-    end
-    sliced('ZADD', key, values)
+  elseif op == 'Z' or op == 'S' then
+    if op == 'Z' then waiting[key] = true end
+    sliced(op == 'Z' and 'ZADD' or 'HSET', key, j, j + 2 * n - 1)
     j = j + 2 * n
-  elseif op == 'S' then
-    sliced('HSET', key, argv(j, j + 2 * n - 1))
-    j = j + 2 * n
-  elseif op == 'R' then
-    waiting[key] = true
-    sliced('ZREM', key, argv(j, j + n - 1))
-    j = j + n
-  elseif op == 'D' then
-    sliced('HDEL', key, argv(j, j + n - 1))
+  elseif op == 'R' or op == 'D' then
+    if op == 'R' then waiting[key] = true end
+    sliced(op == 'R' and 'ZREM' or 'HDEL', key, j, j + n - 1)
     j = j + n
   else
     return redis.error_reply('unknown op ' .. tostring(op))
