@@ -300,6 +300,7 @@ async fn ticket(
         Ok(()) => Page::new("ticket", "ticket_title")
             .data("branch", branch)
             .data("ticket", ticket)
+            .data("counters", counter_names(&state, &branch_id))
             .render(&req),
         Err(crate::http::ApiError::Unavailable(_)) => {
             let mut page = Page::new("index", "unavailable");
@@ -309,6 +310,24 @@ async fn ticket(
         }
         Err(_) => not_found(&req),
     }
+}
+
+/// The branch's counter names by id, as JSON, so the phone can say "your
+/// turn: Counter 3" without a staff token (the names are on the public
+/// display board anyway); `{}` when the branch is not configured here.
+fn counter_names(state: &AppState, branch: &Id) -> String {
+    let names: serde_json::Map<String, serde_json::Value> = state
+        .config
+        .current()
+        .and_then(|snapshot| snapshot.branches.get(branch).cloned())
+        .map(|b| {
+            b.counters
+                .iter()
+                .map(|c| (c.id.to_string(), c.name.clone().into()))
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::Value::Object(names).to_string()
 }
 
 #[get("/assets/{path:.*}")]

@@ -202,7 +202,7 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
         assert!((0.1..2.0).contains(&d), "a clip of {d} s");
     }
 
-    // The phone: "your turn: counter c1".
+    // The phone: "your turn: Counter 1", the counter's name, not its id.
     browser
         .client
         .switch_to_window(phone)
@@ -213,7 +213,7 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
             "the phone to show the counter",
             "#phone-turn",
             WITHIN,
-            |t| t.contains("c1"),
+            |t| t.contains("Counter 1"),
         )
         .await;
 

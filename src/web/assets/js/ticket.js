@@ -1,13 +1,15 @@
 // The customer's ticket on a phone: live position, "N people ahead", and
-// "your turn: counter 3" with a vibration. No staff token: the link's key
-// (`?k=`) opens this one ticket. Phones freeze background tabs, so the page
-// re-reads at once when it comes back to the foreground, and otherwise
-// every few seconds while visible; no push notifications needed.
+// "your turn: Counter 3" (the counter's name, which the page carries) with a
+// vibration. No staff token: the link's key (`?k=`) opens this one ticket.
+// Phones freeze background tabs, so the page re-reads at once when it comes
+// back to the foreground, and otherwise every few seconds while visible; no
+// push notifications needed.
 import { t, el, fill, main, data, api, waitText, timeText } from './common.js';
 
 const key = new URLSearchParams(location.search).get('k') || '';
 const path = `/api/v1/branches/${data.branch}/tickets/${data.ticket}?k=${encodeURIComponent(key)}`;
 const POLL_MS = 5000;
+const COUNTERS = JSON.parse(data.counters || '{}');
 const VIBRATED = `turnus.vibrated.${data.branch}.${data.ticket}`;
 
 const ui = {
@@ -30,7 +32,7 @@ function render(ticket) {
   } else if (ticket.status === 'called') {
     fill(status,
       el('p', { class: 'phone-turn', id: 'phone-turn' },
-        el('span', { 'aria-hidden': 'true', text: '🔔 ' }), t('phone_your_turn', { counter: ticket.counter })));
+        el('span', { 'aria-hidden': 'true', text: '🔔 ' }), t('phone_your_turn', { counter: COUNTERS[ticket.counter] || ticket.counter })));
     const seen = `${ticket.called_at}`;
     if (sessionStorage.getItem(VIBRATED) !== seen) {
       sessionStorage.setItem(VIBRATED, seen);
