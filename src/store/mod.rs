@@ -18,6 +18,7 @@ pub mod memory;
 pub mod mirror;
 pub mod scripts;
 pub mod stats;
+pub mod stats_apply;
 pub mod tickets;
 
 use redis::Value;
