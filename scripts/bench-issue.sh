@@ -307,9 +307,21 @@ if [[ "$REDIS_REQUESTS" == auto ]]; then
 fi
 log "measured: redis-benchmark -c $CONNECTIONS -n $REDIS_REQUESTS EVALSHA <issue sha> 1 'turnus:b:{bench}:' '' issue s1 A 1 999999 0 -1 0 0"
 before="$(issued)"
-redis_cpu0="$(cpu_ticks "$REDIS_PID")"
+redis_cpu0="$(cpu_ticks "$REDIS_PID")" node_cpu0="$(cpu_ticks "$NODE_PID")"
 rb_run "$REDIS_REQUESTS"
 RB_REDIS_US_PER_REQ="$(us_per $(( $(cpu_ticks "$REDIS_PID") - redis_cpu0 )) "$REDIS_REQUESTS")"
+# The node's only work during that pass is in the background: its statistics
+# aggregator applying those tickets' events, and its event hub receiving
+# their PUBLISH. Wait until the aggregator has applied them (or stopped
+# moving: aggregator idle), and count the node's CPU until then.
+applied() { local n; n="$("${RCLI[@]}" HGET 'turnus:b:{bench}:stats-meta' applied)"; echo "${n:-0}"; }
+last=-1 still=0
+while (( $(applied) < $(issued) && still < 20 )); do
+  now="$(applied)"
+  if [[ "$now" == "$last" ]]; then still=$(( still + 1 )); else still=0 last="$now"; fi
+  sleep 0.1
+done
+AGG_NODE_US_PER_REQ="$(us_per $(( $(cpu_ticks "$NODE_PID") - node_cpu0 )) "$REDIS_REQUESTS")"
 # redis-benchmark counts error replies as requests: make sure each one issued.
 (( $(issued) - before == REDIS_REQUESTS )) \
   || { echo "redis-benchmark issued $(( $(issued) - before )) of $REDIS_REQUESTS tickets" >&2; exit 1; }
@@ -372,7 +384,7 @@ turnus ticket issuing benchmark   $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores
   non-2xx / socket errors    $(printf '%10s' "$HTTP_NON2XX / $HTTP_SOCKERR")         (all passes: $TOTAL_BAD of $TOTAL_REQUESTS)
   redis-benchmark EVALSHA    $(printf '%10s' "$RB_RPS") req/s   (-c $CONNECTIONS -n $REDIS_REQUESTS; p50 $RB_P50 ms, p99 $RB_P99 ms)
   CPU per ticket, HTTP run   $(printf '%10s' "$NODE_US_PER_REQ") us node, $REDIS_US_PER_REQ us redis
-  CPU per ticket, redis-b.   $(printf '%10s' "$RB_REDIS_US_PER_REQ") us redis
+  CPU per ticket, redis-b.   $(printf '%10s' "$RB_REDIS_US_PER_REQ") us redis (with the aggregator's share), $AGG_NODE_US_PER_REQ us node (aggregator + event hub)
   ratio HTTP / redis         $(printf '%10s' "$RATIO")
   node VmRSS                 $(printf '%10s' "$(( NODE_RSS_KB / 1024 ))") MB      (peak VmHWM $(( NODE_HWM_KB / 1024 )) MB, after $HTTP_TICKETS tickets over HTTP)
   ------------------------------------------------------------------
