@@ -19,8 +19,10 @@ use super::stats::{Op, RollupKey};
 #[derive(Debug, Clone, Default)]
 pub struct Folded {
     ops: Vec<Op>,
-    /// (key, field or member, class) → index in `ops`.
-    index: HashMap<(RollupKey, String, u8), usize>,
+    /// key → per class of op (incr, max, sorted-set member, hash field):
+    /// field or member → index in `ops`. Looked up by reference, so a field
+    /// seen before costs no allocation.
+    index: HashMap<RollupKey, [HashMap<String, usize>; 4]>,
 }
 
 impl Folded {
@@ -32,9 +34,14 @@ impl Folded {
                 Op::ZAdd { key, member, .. } | Op::ZRem { key, member } => (key, member, 2),
                 Op::HSet { key, field, .. } | Op::HDel { key, field } => (key, field, 3),
             };
-            let slot = (key.clone(), name.clone(), class);
-            let Some(&at) = self.index.get(&slot) else {
-                self.index.insert(slot, self.ops.len());
+            if !self.index.contains_key(key) {
+                self.index.insert(key.clone(), Default::default());
+            }
+            let Some(names) = self.index.get_mut(key).map(|classes| &mut classes[class]) else {
+                continue;
+            };
+            let Some(&at) = names.get(name.as_str()) else {
+                names.insert(name.clone(), self.ops.len());
                 self.ops.push(op.clone());
                 continue;
             };
