@@ -106,6 +106,7 @@ pub struct Metrics {
     pub upstream_connected: Gauge,
     pub mirror_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub stats_events_applied: Counter,
+    pub stats_events_lost: Counter,
     pub stats_backlog_events: Gauge,
     pub stats_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub outbox_oldest_age_seconds: Family<BranchLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
@@ -223,6 +224,12 @@ impl Metrics {
             mirror_lag_seconds.clone(),
         );
         let stats_events_applied = Counter::default();
+        let stats_events_lost = Counter::default();
+        registry.register(
+            "stats_events_lost",
+            "Master: ticket events a slave declared lost (this store needed them after a restore and no outbox held them any more)",
+            stats_events_lost.clone(),
+        );
         let stats_backlog_events = Gauge::default();
         let stats_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         let outbox_oldest_age_seconds =
@@ -349,6 +356,7 @@ impl Metrics {
             upstream_connected,
             mirror_lag_seconds,
             stats_events_applied,
+            stats_events_lost,
             stats_backlog_events,
             stats_lag_seconds,
             outbox_oldest_age_seconds,

@@ -26,7 +26,7 @@ use super::NodeContext;
 use crate::domain::stats::{event_ops, StreamId};
 use crate::domain::{Branch, Id};
 use crate::settings::StatsSettings;
-use crate::store::stats::{EventOps, OutboxRead, Sender};
+use crate::store::stats::{EventOps, OutboxRead, Sender, Trim};
 use crate::store::{Store, StoreError};
 
 /// How often an idle branch's watermark time is moved forward.
@@ -193,7 +193,10 @@ impl Worker {
                     &ops_of(&branch, &read),
                 )
                 .await?;
-            if let crate::store::stats::ApplyOutcome::Applied { through, applied } = outcome {
+            if let crate::store::stats::ApplyOutcome::Applied {
+                through, applied, ..
+            } = outcome
+            {
                 self.node.metrics.stats_events_applied.inc_by(applied);
                 if let Some(through) = through {
                     self.cursors
@@ -202,7 +205,16 @@ impl Worker {
             }
             if !read.events.is_empty() {
                 self.store
-                    .trim_outbox(&branch.id, epoch, &read.source, None, !is_master)
+                    .trim_outbox(
+                        &branch.id,
+                        epoch,
+                        &read.source,
+                        Trim {
+                            ship: !is_master,
+                            retention_ms: self.settings.outbox_retention_ms(is_master),
+                            ..Trim::default()
+                        },
+                    )
                     .await?;
             }
             busy |= read.events.len() >= batch_max;

@@ -75,6 +75,8 @@ pub struct Acc {
     /// First calls within the service's target wait.
     pub sla: i64,
     pub histogram: BTreeMap<u16, i64>,
+    /// A counter's idle time while its services had tickets waiting.
+    pub idle_ms: i64,
 }
 
 impl Acc {
@@ -93,6 +95,7 @@ impl Acc {
             "service_sum_ms" => self.service_sum_ms += value,
             "service_n" => self.service_n += value,
             "sla" => self.sla += value,
+            "idle_ms" => self.idle_ms += value,
             other => {
                 if let Some(bucket) = other.strip_prefix('h').and_then(|b| b.parse().ok()) {
                     *self.histogram.entry(bucket).or_insert(0) += value;
@@ -113,6 +116,7 @@ impl Acc {
         self.service_sum_ms += other.service_sum_ms;
         self.service_n += other.service_n;
         self.sla += other.sla;
+        self.idle_ms += other.idle_ms;
         for (bucket, count) in &other.histogram {
             *self.histogram.entry(*bucket).or_insert(0) += count;
         }
@@ -169,6 +173,9 @@ pub struct CounterKpis {
     pub served: i64,
     pub no_show: i64,
     pub avg_service_s: Option<u64>,
+    /// Seconds the counter stood free while a ticket of its services was
+    /// waiting (`domain::counter_idle`; an addition to API.md).
+    pub idle_while_waiting_s: u64,
 }
 
 impl Acc {
@@ -179,6 +186,7 @@ impl Acc {
             served: self.served,
             no_show: self.no_show,
             avg_service_s: k.avg_service_s,
+            idle_while_waiting_s: round_s(self.idle_ms as f64 / 1000.0),
         }
     }
 }

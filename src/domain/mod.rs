@@ -10,6 +10,7 @@
 
 pub mod close;
 pub mod config;
+pub mod counter_idle;
 pub mod estimate;
 pub mod ids;
 pub mod kpi;

@@ -23,7 +23,9 @@
 //! the hour the ticket ended; service time per transaction (call → finish,
 //! or call → transfer: a transfer starts a new transaction), counted where
 //! it ended; `transferred` under the service the ticket left; `closed` for
-//! tickets still open at the day close.
+//! tickets still open at the day close; a counter's idle time while its
+//! services had tickets waiting (`idle_ms`, [`super::counter_idle`]) in the
+//! day(s) it lies in, at each call.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,6 +34,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::counter_idle::idle_by_day;
 use super::kpi::bucket_of;
 pub use super::stats_fold::Folded;
 use super::ticket::{business_day, utc_offset_s, EventKind};
@@ -129,6 +132,16 @@ pub struct StatsBatch {
     /// an earlier one: the master's `complete_through`.
     #[serde(default)]
     pub through_ms: i64,
+    /// The batch holds every event of the source after this stream id
+    /// (`"0-0"`: from its start); a master whose watermark is below it
+    /// applies nothing and answers its watermark, so the sender resends
+    /// from there (an addition to API.md; absent: not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// The sender no longer holds the events between the master's watermark
+    /// and `after`: this many are lost. The master records them once.
+    #[serde(default)]
+    pub lost: u64,
     pub events: Vec<ShippedEvent>,
 }
 
@@ -148,6 +161,14 @@ pub struct StatsAck {
     /// The source's watermark on the master: everything up to it is counted
     /// (null before anything was).
     pub applied_through: Option<String>,
+    /// Events of the source the master has accounted for: applied, or
+    /// declared lost (an addition to API.md).
+    #[serde(default)]
+    pub counted: u64,
+    /// The master group's store identity (an addition: a change tells the
+    /// slave the master's data was replaced).
+    #[serde(default)]
+    pub store: Option<String>,
 }
 
 /// The business day and local hour (0–23) of an instant in a zone.
@@ -261,6 +282,15 @@ pub fn event_ops(branch: &Branch, ev: &TicketEvent) -> Vec<Op> {
             e.ops.push(Op::ZRem { key, member });
             if let Some(counter) = counter {
                 e.counter(counter, "called", 1);
+                for (day, ms) in
+                    idle_by_day(e.tz, ev.ts_ms, ev.counter_free_ms, ev.waiting_since_ms)
+                {
+                    e.ops.push(Op::Incr {
+                        key: RollupKey::Day(day),
+                        field: format!("c|{counter}|idle_ms"),
+                        by: ms,
+                    });
+                }
                 e.ops.push(Op::HSet {
                     key: RollupKey::Current,
                     field: counter.to_owned(),

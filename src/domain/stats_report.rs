@@ -78,13 +78,6 @@ pub fn branch_report(
         services.entry(service).or_default().merge(&acc);
         hours.entry(start).or_default().merge(&acc);
     }
-    let mut counters: BTreeMap<String, Acc> = BTreeMap::new();
-    for (_, fields) in days {
-        let figures = DayFigures::parse(fields.iter().map(|(k, v)| (k.as_str(), *v)));
-        for (counter, acc) in figures.counters {
-            counters.entry(counter).or_default().merge(&acc);
-        }
-    }
     BranchReport {
         branch: branch.id.to_string(),
         from,
@@ -92,10 +85,7 @@ pub fn branch_report(
         complete_through: complete_through_ms.map(from_ms),
         total: total.kpis(),
         services: services.into_iter().map(|(s, a)| (s, a.kpis())).collect(),
-        counters: counters
-            .into_iter()
-            .map(|(c, a)| (c, a.counter_kpis()))
-            .collect(),
+        counters: counter_figures(days),
         hours: hours
             .into_iter()
             .map(|(hour, a)| HourKpis {
@@ -104,6 +94,39 @@ pub fn branch_report(
             })
             .collect(),
     }
+}
+
+/// Each counter's figures over `days`.
+fn counter_figures(days: &[(i64, HashMap<String, i64>)]) -> BTreeMap<String, CounterKpis> {
+    let mut counters: BTreeMap<String, Acc> = BTreeMap::new();
+    for (_, fields) in days {
+        let figures = DayFigures::parse(fields.iter().map(|(k, v)| (k.as_str(), *v)));
+        for (counter, acc) in figures.counters {
+            counters.entry(counter).or_default().merge(&acc);
+        }
+    }
+    counters
+        .into_iter()
+        .map(|(c, a)| (c, a.counter_kpis()))
+        .collect()
+}
+
+/// The counters as CSV, one row per counter (`rows=counters`, an addition
+/// to API.md).
+pub fn counters_csv(days: &[(i64, HashMap<String, i64>)]) -> String {
+    let mut out =
+        String::from("counter,called,served,no_show,avg_service_s,idle_while_waiting_s\n");
+    for (counter, k) in counter_figures(days) {
+        out.push_str(&format!(
+            "{counter},{},{},{},{},{}\n",
+            k.called,
+            k.served,
+            k.no_show,
+            k.avg_service_s.map(|v| v.to_string()).unwrap_or_default(),
+            k.idle_while_waiting_s,
+        ));
+    }
+    out
 }
 
 /// The hours as CSV, one row per hour and service.
@@ -136,7 +159,7 @@ pub fn report_csv(branch: &Branch, days: &[(i64, HashMap<String, i64>)]) -> Stri
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Alert {
     /// `too-many-waiting`, `wait-over-target`, `long-transaction`,
-    /// `counter-idle` or `outbox-behind`.
+    /// `counter-idle`, `outbox-behind` or `stats-gap`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -175,6 +198,9 @@ pub struct LiveInput<'a> {
     pub last_report_ms: Option<i64>,
     /// Oldest event not yet shipped and applied (this node's group's outbox).
     pub outbox_oldest_ms: Option<i64>,
+    /// Events this store needed and no slave held any more (declared lost
+    /// after a restore from an old backup): the figures miss them.
+    pub lost_events: u64,
 }
 
 /// An outbox event older than this raises `outbox-behind`: statistics are
@@ -217,6 +243,17 @@ pub fn summary_branch(branch: &Branch, live: &LiveInput<'_>, now_ms: i64) -> Sum
                 });
             }
         }
+    }
+    if live.lost_events > 0 {
+        alerts.push(Alert {
+            kind: "stats-gap",
+            service: None,
+            counter: None,
+            message: format!(
+                "{} ticket events are missing from these figures: this store was restored from a backup older than the slave's outbox retention",
+                live.lost_events
+            ),
+        });
     }
     if let Some(oldest) = live.outbox_oldest_ms.filter(|t| age_s(*t) > OUTBOX_ALERT_S) {
         alerts.push(Alert {
@@ -308,6 +345,7 @@ mod tests {
                 complete_through_ms: Some(now - 500),
                 last_report_ms: Some(now),
                 outbox_oldest_ms: Some(now - 61_000),
+                lost_events: 7,
             },
             now,
         );
@@ -323,6 +361,7 @@ mod tests {
                 "counter-idle",
                 "long-transaction",
                 "outbox-behind",
+                "stats-gap",
                 "too-many-waiting",
                 "wait-over-target"
             ]
@@ -337,6 +376,8 @@ mod tests {
             Some("c2"),
             "c1 is busy, c2 is idle"
         );
+        let gap = s.alerts.iter().find(|a| a.kind == "stats-gap");
+        assert!(gap.is_some_and(|a| a.message.starts_with("7 ticket events")));
         assert_eq!(Id::parse("b1").expect("id"), b.id);
     }
 

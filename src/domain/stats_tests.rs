@@ -59,6 +59,8 @@ fn ev(kind: &str, service: &str, ts_ms: i64, issued_ms: i64) -> TicketEvent {
         from_counter: None,
         from_called_ms: None,
         first_call: false,
+        counter_free_ms: None,
+        waiting_since_ms: None,
         ts_ms,
     }
 }
@@ -153,6 +155,59 @@ fn a_transfer_starts_a_new_transaction_and_no_second_first_call() {
     assert!(
         !r.hashes.contains_key(&RollupKey::Current),
         "no open transaction"
+    );
+}
+
+/// A counter's day as its call events carry it (F = when it became free,
+/// W = since when its services had a ticket waiting): an idle stretch, a
+/// recall (adds nothing), a lunch break longer than the open window (the
+/// counter counts as closed), and a stretch over local midnight split
+/// between the two days.
+#[test]
+fn counter_idle_time_over_a_crafted_day() {
+    let b = branch("Europe/Lisbon");
+    let tz = b.tz();
+    let min = 60_000;
+    let t0 = at(2026, 3, 10, 9, 0, 0); // 09:00 local (UTC+0 in March)
+    let call = |ts: i64, free: Option<i64>, since: Option<i64>| TicketEvent {
+        counter_free_ms: free,
+        waiting_since_ms: since,
+        ..called("loans", "c1", ts, since.unwrap_or(ts), true)
+    };
+    let recall = TicketEvent {
+        counter: Some("c1".into()),
+        ..ev("ticket-recalled", "loans", t0 + 20 * min, t0)
+    };
+    let midnight = at(2026, 3, 11, 0, 0, 0);
+    let events = vec![
+        // Opens at 09:00 (first call ever: nothing known before).
+        call(t0, None, Some(t0)),
+        // Free from 09:10, a ticket waits from 09:12, called at 09:15: 3 min.
+        call(t0 + 15 * min, Some(t0 + 10 * min), Some(t0 + 12 * min)),
+        recall,
+        // Lunch: free from 12:00, back and calling at 13:00 (silent > 30 min).
+        call(t0 + 240 * min, Some(t0 + 180 * min), Some(t0 + 200 * min)),
+        // Late shift: free from 23:50, tickets since 23:40, call at 00:05.
+        call(
+            midnight + 5 * min,
+            Some(midnight - 10 * min),
+            Some(midnight - 20 * min),
+        ),
+    ];
+    assert!(
+        event_ops(&b, &events[2]).is_empty(),
+        "a recall adds nothing"
+    );
+    let r = apply_all(&b, &events);
+    let day = day_and_hour(tz, t0).0;
+    let (_, today) = day_total(&r, day);
+    let (_, tomorrow) = day_total(&r, day + 1);
+    assert_eq!(today.counters["c1"].idle_ms, 3 * min + 10 * min);
+    assert_eq!(tomorrow.counters["c1"].idle_ms, 5 * min);
+    assert_eq!(today.counters["c1"].called, 3);
+    assert_eq!(
+        today.counters["c1"].counter_kpis().idle_while_waiting_s,
+        780
     );
 }
 

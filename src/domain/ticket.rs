@@ -168,6 +168,14 @@ pub struct TicketEvent {
     /// after a transfer). Statistics count the wait only then.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first_call: bool,
+    /// For `ticket-called`: when the counter became free before this call
+    /// (`domain::counter_idle`); absent when nothing is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_free_ms: Option<i64>,
+    /// For `ticket-called`: since when a ticket of the counter's services
+    /// has waited without a break, just before the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since_ms: Option<i64>,
     /// When the event happened.
     pub ts_ms: i64,
 }

@@ -105,7 +105,7 @@ async fn upstream(state: &AppState) -> Result<UpstreamView, ApiError> {
     let record = state.store.upstream(&state.group).await?;
     let snapshot = state.snapshot()?;
     let served: Vec<&crate::domain::Id> = state.served(&snapshot).map(|b| &b.id).collect();
-    let backlog: u64 = state.store.outbox_lens(&served).await?.iter().sum();
+    let backlog: u64 = state.store.stats_backlogs(&served).await?.iter().sum();
     Ok(UpstreamView {
         connected: record.connected,
         config_version: snapshot.version,

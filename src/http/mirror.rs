@@ -101,7 +101,9 @@ pub const MAX_BATCH_EVENTS: usize = 10_000;
 
 /// Checks a batch without touching anything: identifiers, epoch, source,
 /// and stream ids strictly increasing. A malformed batch applies nothing.
-fn validate_batch(batch: &StatsBatch) -> Result<(Id, Id, Vec<StreamId>), ApiError> {
+fn validate_batch(
+    batch: &StatsBatch,
+) -> Result<(Id, Id, Option<StreamId>, Vec<StreamId>), ApiError> {
     let group = Id::parse(&batch.group)?;
     let branch = Id::parse(&batch.branch)?;
     let source_ok = (1..=64).contains(&batch.source.len())
@@ -122,6 +124,16 @@ fn validate_batch(batch: &StatsBatch) -> Result<(Id, Id, Vec<StreamId>), ApiErro
             "events: at most {MAX_BATCH_EVENTS} per batch"
         )));
     }
+    let after =
+        match batch.after.as_deref() {
+            None => None,
+            Some(text) => Some(StreamId::parse(text).ok_or_else(|| {
+                ApiError::InvalidBody(format!("after: {text:?} is not a stream id"))
+            })?),
+        };
+    if batch.lost > 0 && after.is_none() {
+        return Err(ApiError::InvalidBody("lost: needs after".into()));
+    }
     let mut ids: Vec<StreamId> = Vec::with_capacity(batch.events.len());
     for (i, shipped) in batch.events.iter().enumerate() {
         let id = StreamId::parse(&shipped.id).ok_or_else(|| {
@@ -130,7 +142,11 @@ fn validate_batch(batch: &StatsBatch) -> Result<(Id, Id, Vec<StreamId>), ApiErro
                 shipped.id
             ))
         })?;
-        if ids.last().is_some_and(|prev| *prev >= id) {
+        if ids
+            .last()
+            .or(after.as_ref())
+            .is_some_and(|prev| *prev >= id)
+        {
             return Err(ApiError::InvalidBody(format!(
                 "events[{i}].id: ids must increase ({} after {})",
                 id,
@@ -139,7 +155,7 @@ fn validate_batch(batch: &StatsBatch) -> Result<(Id, Id, Vec<StreamId>), ApiErro
         }
         ids.push(id);
     }
-    Ok((group, branch, ids))
+    Ok((group, branch, after, ids))
 }
 
 #[utoipa::path(post, path = "/api/v1/mirror/stats", tag = "peer", security(("bearer" = [])),
@@ -154,7 +170,7 @@ async fn mirror_stats(
     batch: web::Json<StatsBatch>,
 ) -> Result<HttpResponse, ApiError> {
     state.require_master()?;
-    let (group, branch_id, ids) = validate_batch(&batch)?;
+    let (group, branch_id, after, ids) = validate_batch(&batch)?;
     let snapshot = state.snapshot()?;
     let branch = snapshot
         .branches
@@ -175,6 +191,8 @@ async fn mirror_stats(
             Sender::Peer {
                 group: &group,
                 epoch: batch.epoch,
+                after,
+                lost: batch.lost,
             },
             &batch.source,
             batch.through_ms,
@@ -182,10 +200,31 @@ async fn mirror_stats(
         )
         .await?;
     match outcome {
-        ApplyOutcome::Applied { through, applied } => {
+        ApplyOutcome::Applied {
+            through,
+            applied,
+            counted,
+            lost,
+        } => {
             state.metrics.stats_events_applied.inc_by(applied);
+            if lost > 0 {
+                state.metrics.stats_events_lost.inc_by(lost);
+                tracing::error!(branch = %branch_id, %group, lost,
+                    "statistics events lost: this store needed them and the slave no longer holds them");
+            }
             Ok(HttpResponse::Ok().json(StatsAck {
                 applied_through: through.map(|t| t.to_string()),
+                counted,
+                store: state.store.memory().identity(),
+            }))
+        }
+        ApplyOutcome::Behind { through, counted } => {
+            tracing::warn!(branch = %branch_id, %group, through = ?through, after = ?after,
+                "statistics batch continues above this store's watermark: asking for a resend");
+            Ok(HttpResponse::Ok().json(StatsAck {
+                applied_through: through.map(|t| t.to_string()),
+                counted,
+                store: state.store.memory().identity(),
             }))
         }
         ApplyOutcome::StaleEpoch { highest } => Err(ApiError::StaleEpoch {

@@ -124,8 +124,12 @@ async fn refresh_gauges(state: &AppState) {
                 })
                 .set(*len as i64);
         }
-        if state.role == crate::settings::NodeRole::Slave {
-            let backlog: u64 = lens.iter().sum();
+    }
+    if state.role == crate::settings::NodeRole::Slave {
+        // Not acknowledged by the master (the outbox also keeps
+        // acknowledged events for the retention).
+        if let Ok(backlogs) = state.store.stats_backlogs(&served).await {
+            let backlog: u64 = backlogs.iter().sum();
             state.metrics.stats_backlog_events.set(backlog as i64);
         }
     }

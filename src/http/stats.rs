@@ -15,7 +15,8 @@ use super::error::{ApiError, ErrorBody};
 use super::openapi::{BadInput, TokenErrors, Unavailable};
 use super::AppState;
 use crate::domain::stats_report::{
-    branch_report, day_number, report_csv, summary_branch, BranchReport, LiveInput, SummaryBranch,
+    branch_report, counters_csv, day_number, report_csv, summary_branch, BranchReport, LiveInput,
+    SummaryBranch,
 };
 use crate::domain::{Branch, Id};
 use crate::settings::NodeRole;
@@ -37,6 +38,9 @@ pub struct StatsQuery {
     to: Option<String>,
     /// `json` (default) or `csv` (the hours, one row per hour and service).
     format: Option<String>,
+    /// With `format=csv`: `hours` (default) or `counters` (one row per
+    /// counter, with its idle time; an addition to API.md).
+    rows: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -73,7 +77,7 @@ fn parse_date(name: &str, value: Option<&str>, default: NaiveDate) -> Result<Nai
 
 #[utoipa::path(tag = "stats", security(("bearer" = [])),
     params(("branch" = String, Path, description = "branch id"), StatsQuery),
-    responses((status = 200, body = BranchReport, description = "JSON, or text/csv with format=csv (one row per hour and service)"),
+    responses((status = 200, body = BranchReport, description = "JSON, or text/csv with format=csv (one row per hour and service; with rows=counters one row per counter: counter,called,served,no_show,avg_service_s,idle_while_waiting_s)"),
         (status = 404, body = ErrorBody, description = "unknown branch (or, on a slave, not this group's)"),
         TokenErrors, BadInput, Unavailable))]
 #[get("/api/v1/stats/branches/{branch}")]
@@ -90,6 +94,20 @@ async fn branch_stats(
         Some(other) => {
             return Err(ApiError::InvalidQuery(format!(
                 "format: {other:?} is not json or csv"
+            )))
+        }
+    };
+    let counter_rows = match query.rows.as_deref() {
+        None | Some("hours") => false,
+        Some("counters") if csv => true,
+        Some("counters") => {
+            return Err(ApiError::InvalidQuery(
+                "rows=counters needs format=csv (JSON has both)".into(),
+            ))
+        }
+        Some(other) => {
+            return Err(ApiError::InvalidQuery(format!(
+                "rows: {other:?} is not hours or counters"
             )))
         }
     };
@@ -116,9 +134,14 @@ async fn branch_stats(
     let fields = state.store.stats_days(&id, &numbers).await?;
     let days: Vec<_> = numbers.into_iter().zip(fields).collect();
     if csv {
+        let body = if counter_rows {
+            counters_csv(&days)
+        } else {
+            report_csv(&branch, &days)
+        };
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
-            .body(report_csv(&branch, &days)));
+            .body(body));
     }
     let meta = state.store.stats_meta(&id).await?;
     Ok(HttpResponse::Ok().json(branch_report(&branch, from, to, &days, meta.through_ms)))
@@ -155,6 +178,7 @@ async fn summary(
                     complete_through_ms: live.meta.through_ms,
                     last_report_ms: live.meta.last_report_ms,
                     outbox_oldest_ms: live.outbox_oldest_ms,
+                    lost_events: live.meta.lost,
                 },
                 now_ms,
             )

@@ -16,6 +16,9 @@ use crate::domain::Id;
 const SECTIONS: [&str; 8] = [
     "node", "http", "redis", "auth", "upstream", "leader", "stats", "media",
 ];
+/// Longest outbox retention: a month of a busy branch's events (about
+/// 1,000 tickets a day, 720 bytes each) is about 22 MB.
+const MAX_OUTBOX_RETENTION_S: u64 = 30 * 86_400;
 const ID_RULE: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 
 /// Top-level keys that are no section.
@@ -225,6 +228,12 @@ pub(super) fn problems(settings: &Settings) -> Vec<String> {
     }
     if stats.poll_interval_ms == 0 || stats.drain_events_per_s == 0 {
         problems.push("stats: poll_interval_ms and drain_events_per_s must be above 0".to_owned());
+    }
+    if stats.outbox_retention_s > MAX_OUTBOX_RETENTION_S {
+        problems.push(format!(
+            "stats.outbox_retention_s: {} is above {MAX_OUTBOX_RETENTION_S} (30 days)",
+            stats.outbox_retention_s
+        ));
     }
     if settings.media.max_file_bytes == 0 || settings.media.scan_interval_ms == 0 {
         problems.push("media: max_file_bytes and scan_interval_ms must be above 0".to_owned());

@@ -237,6 +237,22 @@ pub struct StatsSettings {
     /// master is not flooded (live events interleave with it, branch by
     /// branch).
     pub drain_events_per_s: u64,
+    /// Slave: events the master acknowledged stay in the outbox this long,
+    /// so a master restored from a backup this recent is refilled exactly.
+    pub outbox_retention_s: u64,
+}
+
+impl StatsSettings {
+    /// How long acknowledged events stay in an outbox: on a slave group the
+    /// retention, on the master group none (its own aggregator is the only
+    /// reader, and a restore rolls its outbox back with its rollups).
+    pub fn outbox_retention_ms(&self, is_master: bool) -> u64 {
+        if is_master {
+            0
+        } else {
+            self.outbox_retention_s.saturating_mul(1000)
+        }
+    }
 }
 
 impl Default for StatsSettings {
@@ -245,6 +261,7 @@ impl Default for StatsSettings {
             batch_max_events: 500,
             poll_interval_ms: 200,
             drain_events_per_s: 20_000,
+            outbox_retention_s: 48 * 3600,
         }
     }
 }

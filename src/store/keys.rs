@@ -14,6 +14,8 @@
 //! | `q:<service>` | sorted set | waiting tickets, scored by issue time (µs) |
 //! | `current` | hash | counter → ticket it is serving |
 //! | `seen` | hash | counter → when it last called (ms) |
+//! | `free` | hash | counter → when it last became free (ms; `domain::counter_idle`) |
+//! | `waiting-since` | hash | service → since when its queue has been non-empty (ms) |
 //! | `service-time` | hash | service → moving average service time (s) |
 //! | `display` | list | the last ten called tickets |
 //! | `outbox` | stream | every ticket event, for statistics |
@@ -23,9 +25,11 @@
 //! | `closed-day` | string | last business day closed |
 //! | `outbox-source` | string | the outbox's source identity (random; re-created with its history) |
 //! | `stats-wm` | hash | source → stream id of the last event applied to the rollups here |
-//! | `stats-shipped` | hash | slave: source → stream id the master acknowledged |
+//! | `stats-shipped` | hash | slave: source → stream id the master acknowledged last (its watermark then); `<source>|counted` → how many events of it the master had accounted for |
+//! | `outbox-trimmed` | hash | `source`, `id` (last event trimmed from the outbox), `n` (how many) |
+//! | `stats-counted` | hash | source → events accounted for here (applied, or declared lost) |
 //! | `stats-epoch` | hash | master: group → highest epoch that shipped this branch's events |
-//! | `stats-meta` | hash | `through_ms`, `last_report_ms`, `group`, `applied` |
+//! | `stats-meta` | hash | `through_ms`, `last_report_ms`, `group`, `applied`, `lost` |
 //! | `st:<day>` | hash | rollups of one business day (`domain::stats`), expiring after 410 days |
 //! | `st-waiting:<service>` | sorted set | `<service>|<ticket>` of one service waiting now, scored by issue ms |
 //! | `st-current` | hash | counter → its open transaction |
@@ -68,6 +72,21 @@ pub fn group_link_secret(group: &Id) -> String {
 /// The branch's outbox stream.
 pub fn branch_outbox(branch: &Id) -> String {
     format!("{}outbox", branch_prefix(branch))
+}
+
+/// The outbox's source identity.
+pub fn branch_outbox_source(branch: &Id) -> String {
+    format!("{}outbox-source", branch_prefix(branch))
+}
+
+/// What a slave's outbox had trimmed away (`source`, `id`, `n`).
+pub fn branch_outbox_trimmed(branch: &Id) -> String {
+    format!("{}outbox-trimmed", branch_prefix(branch))
+}
+
+/// A slave's record of the master's acknowledgements per source.
+pub fn branch_stats_shipped(branch: &Id) -> String {
+    format!("{}stats-shipped", branch_prefix(branch))
 }
 
 /// One ticket's hash.
@@ -142,11 +161,6 @@ pub fn rollup_suffix(key: &RollupKey) -> String {
 /// A branch's rollup key.
 pub fn branch_rollup(branch: &Id, key: &RollupKey) -> String {
     format!("{}{}", branch_prefix(branch), rollup_suffix(key))
-}
-
-/// A branch's outbox source identity (`outbox-source`).
-pub fn branch_outbox_source(branch: &Id) -> String {
-    format!("{}outbox-source", branch_prefix(branch))
 }
 
 /// A branch's statistics bookkeeping (`stats-meta`).

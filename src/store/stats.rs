@@ -24,6 +24,11 @@ pub struct OutboxRead {
     pub source: String,
     /// Redis time of the read.
     pub read_ms: i64,
+    /// The last event of this source trimmed from the outbox, and how many
+    /// were trimmed: a reader asked for events at or below it can no
+    /// longer have them.
+    pub trimmed: Option<StreamId>,
+    pub trimmed_count: u64,
     /// Stream id and event, oldest first.
     pub events: Vec<(StreamId, TicketEvent)>,
 }
@@ -40,21 +45,51 @@ pub struct EventOps {
 pub enum Sender<'a> {
     /// This group's own outbox, applied in place.
     Local { group: &'a Id },
-    /// A slave group's leader, under its epoch.
-    Peer { group: &'a Id, epoch: u64 },
+    /// A slave group's leader, under its epoch. The batch holds every event
+    /// of its source after `after` (`None`: not checked); `lost` events
+    /// between this store's watermark and `after` are declared gone.
+    Peer {
+        group: &'a Id,
+        epoch: u64,
+        after: Option<StreamId>,
+        lost: u64,
+    },
 }
 
 /// What applying a batch did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyOutcome {
-    /// The source's watermark now (None: nothing ever applied) and how many
-    /// events of this batch were new.
+    /// The source's watermark now (None: nothing ever applied), how many
+    /// events of this batch were new, how many of the source this store
+    /// has accounted for (applied or declared lost), and the loss this
+    /// batch recorded.
     Applied {
         through: Option<StreamId>,
         applied: u64,
+        counted: u64,
+        lost: u64,
+    },
+    /// This store's watermark is below the batch's `after` and no loss was
+    /// declared: nothing applied; the sender resends from `through`.
+    Behind {
+        through: Option<StreamId>,
+        counted: u64,
     },
     /// The group has shipped under a higher epoch than this one.
     StaleEpoch { highest: u64 },
+}
+
+/// What an outbox trim may remove.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trim {
+    /// The master's acknowledgement now (its watermark), and how many
+    /// events of the source it has accounted for.
+    pub acked: Option<StreamId>,
+    pub counted: Option<u64>,
+    /// A slave group: the master must have an event before it goes.
+    pub ship: bool,
+    /// Events younger than this stay.
+    pub retention_ms: u64,
 }
 
 /// A branch's statistics bookkeeping.
@@ -63,6 +98,8 @@ pub struct StatsMeta {
     pub through_ms: Option<i64>,
     pub last_report_ms: Option<i64>,
     pub applied: u64,
+    /// Events of the branch the master needed and no slave held any more.
+    pub lost: u64,
 }
 
 /// Which branch the summary reads, for which business day and services.
@@ -116,6 +153,7 @@ fn meta_of(fields: HashMap<String, String>) -> StatsMeta {
         through_ms: number("through_ms"),
         last_report_ms: number("last_report_ms"),
         applied: number("applied").map_or(0, |n: i64| n.max(0) as u64),
+        lost: number("lost").map_or(0, |n: i64| n.max(0) as u64),
     }
 }
 
@@ -133,8 +171,16 @@ impl Store {
         let source_key = keys::branch_outbox_source(branch);
         // One transaction: the source identity (created when missing: a
         // store that lost its history gets a new one, so its new events are
-        // never mistaken for ones already counted), the time, the events.
-        let (source, (secs, micros), entries): (String, (i64, i64), OutboxEntries) = redis::pipe()
+        // never mistaken for ones already counted), the time, what was
+        // trimmed away (so a reader knows which events it can no longer
+        // give), the events.
+        type Trimmed = (Option<String>, Option<String>, Option<u64>);
+        let (source, (secs, micros), trimmed, entries): (
+            String,
+            (i64, i64),
+            Trimmed,
+            OutboxEntries,
+        ) = redis::pipe()
             .atomic()
             .cmd("SETNX")
             .arg(&source_key)
@@ -143,6 +189,11 @@ impl Store {
             .cmd("GET")
             .arg(&source_key)
             .cmd("TIME")
+            .cmd("HMGET")
+            .arg(keys::branch_outbox_trimmed(branch))
+            .arg("source")
+            .arg("id")
+            .arg("n")
             .cmd("XRANGE")
             .arg(keys::branch_outbox(branch))
             .arg(start)
@@ -151,6 +202,13 @@ impl Store {
             .arg(count)
             .query_async(&mut self.conn())
             .await?;
+        // What was trimmed counts only for this source's history.
+        let (trimmed, trimmed_count) = match trimmed {
+            (Some(of), id, n) if of == source => {
+                (id.as_deref().and_then(StreamId::parse), n.unwrap_or(0))
+            }
+            _ => (None, 0),
+        };
         let mut events = Vec::with_capacity(entries.len());
         for (id, fields) in entries {
             let Some(json) = pairs(fields).find_map(|(k, v)| (k == "e").then_some(v)) else {
@@ -170,25 +228,30 @@ impl Store {
         Ok(OutboxRead {
             source,
             read_ms: secs * 1000 + micros / 1000,
+            trimmed,
+            trimmed_count,
             events,
         })
     }
 
     /// Trims the outbox below what the local rollups and (when `ship`) the
-    /// master have; `acked` is the master's latest acknowledgement. Fenced:
-    /// only the group's current leader trims.
+    /// master have, keeping events younger than the retention; `acked` is
+    /// the master's latest acknowledgement (its watermark now, which goes
+    /// back when its store was restored). Fenced: only the group's current
+    /// leader trims.
     pub async fn trim_outbox(
         &self,
         branch: &Id,
         epoch: u64,
         source: &str,
-        acked: Option<StreamId>,
-        ship: bool,
+        trim: Trim,
     ) -> StoreResult<u64> {
         let args = [
             source.to_owned(),
-            acked.map(|a| a.to_string()).unwrap_or_default(),
-            u8::from(ship).to_string(),
+            trim.acked.map(|a| a.to_string()).unwrap_or_default(),
+            u8::from(trim.ship).to_string(),
+            trim.retention_ms.to_string(),
+            trim.counted.map(|c| c.to_string()).unwrap_or_default(),
         ];
         let reply = self
             .run_fenced(
@@ -328,6 +391,55 @@ impl Store {
         }
         let mut conn = self.conn();
         Ok(pipe.query_async(&mut conn).await?)
+    }
+
+    /// Slave: each branch's events the master has not acknowledged, in one
+    /// round trip. The outbox keeps acknowledged events for the retention,
+    /// so this is its length less the acknowledged events it still holds:
+    /// what the master accounted for (`<source>|counted`, recorded with each
+    /// acknowledgement) less what was trimmed. A master restored from an
+    /// older backup accounts for fewer, and the backlog grows accordingly.
+    pub async fn stats_backlogs(&self, branches: &[&Id]) -> StoreResult<Vec<u64>> {
+        if branches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for branch in branches {
+            pipe.cmd("XLEN")
+                .arg(keys::branch_outbox(branch))
+                .cmd("GET")
+                .arg(keys::branch_outbox_source(branch))
+                .cmd("HGETALL")
+                .arg(keys::branch_stats_shipped(branch))
+                .cmd("HMGET")
+                .arg(keys::branch_outbox_trimmed(branch))
+                .arg("source")
+                .arg("n");
+        }
+        type Reply = (
+            u64,
+            Option<String>,
+            HashMap<String, String>,
+            (Option<String>, Option<u64>),
+        );
+        let mut conn = self.conn();
+        let replies: Vec<Reply> = pipe.query_async(&mut conn).await?;
+        Ok(replies
+            .into_iter()
+            .map(|(len, source, shipped, (trimmed_source, trimmed))| {
+                let Some(source) = source else { return len };
+                let counted: u64 = shipped
+                    .get(&format!("{source}|counted"))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let trimmed = if trimmed_source.as_deref() == Some(source.as_str()) {
+                    trimmed.unwrap_or(0)
+                } else {
+                    0
+                };
+                len - counted.saturating_sub(trimmed).min(len)
+            })
+            .collect())
     }
 
     /// The time (ms) of the oldest event in each branch's outbox, in the

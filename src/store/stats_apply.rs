@@ -84,9 +84,14 @@ fn encoded(op: &Op) -> (&'static str, &RollupKey, [Option<String>; 2]) {
 
 /// The apply script's ARGV for one run (or none: bookkeeping only).
 fn run_argv(sender: Sender<'_>, source: &str, through_ms: i64, run: Option<&Run>) -> Vec<String> {
-    let (group, epoch) = match sender {
-        Sender::Local { group } => (group, 0),
-        Sender::Peer { group, epoch } => (group, epoch.max(1)),
+    let (group, epoch, after, lost) = match sender {
+        Sender::Local { group } => (group, 0, None, 0),
+        Sender::Peer {
+            group,
+            epoch,
+            after,
+            lost,
+        } => (group, epoch.max(1), after, lost),
     };
     let id = |f: fn(&Run) -> StreamId| run.map(|r| f(r).to_string()).unwrap_or_default();
     let mut argv = vec![
@@ -95,6 +100,8 @@ fn run_argv(sender: Sender<'_>, source: &str, through_ms: i64, run: Option<&Run>
         source.to_owned(),
         through_ms.to_string(),
         ROLLUP_TTL_S.to_string(),
+        after.map(|a| a.to_string()).unwrap_or_default(),
+        lost.to_string(),
         id(|r| r.first),
         id(|r| r.last),
         run.map_or(0, |r| r.count).to_string(),
@@ -139,9 +146,16 @@ enum Applied {
     Ok {
         through: Option<StreamId>,
         applied: u64,
+        counted: u64,
+        lost: u64,
     },
     /// The run starts at or below the source's watermark (nothing done).
-    Behind(StreamId),
+    Overlap(StreamId),
+    /// The watermark is below the batch's `after` (nothing done).
+    Behind {
+        through: Option<StreamId>,
+        counted: u64,
+    },
     Stale(u64),
 }
 
@@ -162,45 +176,57 @@ impl Store {
         events: &[EventOps],
     ) -> StoreResult<ApplyOutcome> {
         let mut after = None;
-        let mut applied = 0;
         'attempt: loop {
             let runs = runs(&fresh(events, after), APPLY_MAX_OPS);
-            if runs.is_empty() {
-                let argv = run_argv(sender, source, through_ms, None);
-                return match self.run_apply(branch, argv).await? {
-                    Applied::Ok { through, .. } => Ok(ApplyOutcome::Applied { through, applied }),
-                    Applied::Stale(highest) => Ok(ApplyOutcome::StaleEpoch { highest }),
-                    Applied::Behind(_) => Err(StoreError::Corrupt(
-                        "stats_apply: behind without events".into(),
-                    )),
-                };
-            }
-            let mut through = None;
-            for (k, run) in runs.iter().enumerate() {
+            let mut outcome = None;
+            for (k, run) in runs
+                .iter()
+                .map(Some)
+                .chain(runs.is_empty().then_some(None))
+                .enumerate()
+            {
                 // Before the last run, later events of the batch are not in.
-                let upto = if k + 1 == runs.len() {
-                    through_ms
-                } else {
-                    through_ms.min(run.last.ms as i64 - 1)
+                let upto = match run {
+                    Some(run) if k + 1 < runs.len() => through_ms.min(run.last.ms as i64 - 1),
+                    _ => through_ms,
                 };
                 match self
-                    .run_apply(branch, run_argv(sender, source, upto, Some(run)))
+                    .run_apply(branch, run_argv(sender, source, upto, run))
                     .await?
                 {
                     Applied::Ok {
-                        through: t,
-                        applied: n,
+                        through,
+                        applied,
+                        counted,
+                        lost,
                     } => {
-                        (through, applied) = (t, applied + n);
+                        let (before_applied, before_lost) = match outcome {
+                            Some(ApplyOutcome::Applied { applied, lost, .. }) => (applied, lost),
+                            _ => (0, 0),
+                        };
+                        outcome = Some(ApplyOutcome::Applied {
+                            through,
+                            applied: before_applied + applied,
+                            counted,
+                            lost: before_lost + lost,
+                        });
                     }
-                    Applied::Behind(mark) => {
+                    Applied::Overlap(mark) if run.is_some() => {
                         after = Some(mark);
                         continue 'attempt;
+                    }
+                    Applied::Overlap(mark) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "stats_apply: overlap at {mark} without events"
+                        )))
+                    }
+                    Applied::Behind { through, counted } => {
+                        return Ok(ApplyOutcome::Behind { through, counted })
                     }
                     Applied::Stale(highest) => return Ok(ApplyOutcome::StaleEpoch { highest }),
                 }
             }
-            return Ok(ApplyOutcome::Applied { through, applied });
+            return outcome.ok_or_else(|| StoreError::Corrupt("stats_apply: no answer".into()));
         }
     }
 
@@ -212,12 +238,19 @@ impl Store {
             StreamId::parse(text)
                 .ok_or_else(|| StoreError::Corrupt(format!("stats_apply watermark {text:?}")))
         };
+        let number = |text: &String| text.parse().unwrap_or(0);
         match reply.as_slice() {
-            [ok, through, applied] if ok == "ok" => Ok(Applied::Ok {
+            [ok, through, applied, counted, lost] if ok == "ok" => Ok(Applied::Ok {
                 through: StreamId::parse(through),
-                applied: applied.parse().unwrap_or(0),
+                applied: number(applied),
+                counted: number(counted),
+                lost: number(lost),
             }),
-            [behind, mark] if behind == "behind" => Ok(Applied::Behind(id(mark)?)),
+            [overlap, mark] if overlap == "overlap" => Ok(Applied::Overlap(id(mark)?)),
+            [behind, through, counted] if behind == "behind" => Ok(Applied::Behind {
+                through: StreamId::parse(through),
+                counted: number(counted),
+            }),
             [stale, highest] if stale == "stale-epoch" => {
                 Ok(Applied::Stale(highest.parse().unwrap_or(0)))
             }

@@ -5,4 +5,6 @@
 mod api;
 mod apply;
 mod bench;
+mod idle;
+mod reconcile;
 mod shipping;

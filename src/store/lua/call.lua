@@ -5,7 +5,10 @@
 local counter = ARGV[1]
 local at_ms = now_ms()
 local out = {}
-finish_current(counter, at_ms, out)
+local free_ms = finish_current(counter, at_ms, out)
+
+local services = {}
+for i = 2, #ARGV, 2 do table.insert(services, ARGV[i]) end
 
 local best_id, best_score, best_service, best_priority
 for i = 2, #ARGV, 2 do
@@ -21,5 +24,5 @@ for i = 2, #ARGV, 2 do
 end
 if not best_id then return out end
 
-call_ticket(best_id, best_service, counter, at_ms, out)
+call_ticket(best_id, best_service, counter, at_ms, out, services, free_ms)
 return out

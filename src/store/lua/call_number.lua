@@ -26,6 +26,6 @@ end
 if not found_id then return { 'not-waiting' } end
 
 local out = { 'ok' }
-finish_current(counter, at_ms, out)
-call_ticket(found_id, found_service, counter, at_ms, out)
+local free_ms = finish_current(counter, at_ms, out)
+call_ticket(found_id, found_service, counter, at_ms, out, { unpack(ARGV, 4) }, free_ms)
 return out

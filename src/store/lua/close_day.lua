@@ -23,6 +23,7 @@ for _, service in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
     redis.call('ZREM', q, id)
     close(id)
   end
+  queue_left(service)
 end
 local current = redis.call('HGETALL', P .. 'current')
 for i = 1, #current, 2 do
@@ -31,6 +32,7 @@ for i = 1, #current, 2 do
   local issued = tonumber(redis.call('HGET', tk, 'issued_us') or '0')
   if redis.call('HGET', tk, 'status') == 'called' and issued < cutoff then
     redis.call('HDEL', P .. 'current', current[i])
+    counter_free(current[i], at_ms)
     close(id)
   end
 end

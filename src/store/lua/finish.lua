@@ -6,6 +6,7 @@ local current = P .. 'current'
 local cur = redis.call('HGET', current, counter)
 if not cur then return { 'no-current' } end
 redis.call('HDEL', current, counter)
+counter_free(counter, at_ms)
 local ev = finish_ticket(cur, status, kind, at_ms)
 if not ev then return { 'no-current' } end
 return { 'ok', ev }

@@ -36,4 +36,8 @@ local ev = emit('ticket-issued',
   { id = id, service = service, number = number, status = 'waiting', issued_ms = at_ms,
     day = day, nth = nth }, at_ms)
 local rank, times, seen = queue_context(id, service)
+-- The newest ticket is at the head only of a queue that was empty (older
+-- tickets score lower): only then can a waiting stretch start, so the
+-- common case pays no extra write.
+if rank == 0 then queue_joined(service, at_ms) end
 return { ev, rank, times, seen }

@@ -1,19 +1,26 @@
 -- Trim a branch's outbox below what every consumer is past (a fenced
--- script: only the group's current leader). ARGV: source, acked (the master's applied_through; '' on the master group, which ships
--- nothing), ship (1 on a slave group: the master must have it too).
--- The local aggregator's watermark is the other consumer. Returns
--- {'ok', trimmed}.
+-- script: only the group's current leader). ARGV: source, acked (the
+-- master's applied_through, its watermark now, which may be lower than an
+-- earlier one after the master's store was restored; '' on the master
+-- group, which ships nothing), ship (1 on a slave group: the master must
+-- have it too), retention_ms (acknowledged events are kept this long, so a
+-- master restored from a recent backup can be refilled exactly), counted
+-- (how many events of the source the master has accounted for; '' if
+-- unknown), kept beside `acked` so the backlog can be told.
+-- The local aggregator's watermark is the other consumer. What was trimmed
+-- is remembered in `outbox-trimmed` (source, last trimmed id, how many), so
+-- a master that later needs trimmed events learns it lost them.
+-- Returns {'ok', trimmed}.
 local source, acked, ship = ARGV[1], ARGV[2], ARGV[3] == '1'
+local retention_ms = tonumber(ARGV[4]) or 0
 local function parse(id)
   local ms, seq = string.match(id or '', '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
 end
-if acked ~= '' then
-  local am, as = parse(acked)
-  local prev = redis.call('HGET', P .. 'stats-shipped', source)
-  local pm, ps = parse(prev)
-  if am and (not pm or am > pm or (am == pm and as > ps)) then
-    redis.call('HSET', P .. 'stats-shipped', source, acked)
+if acked ~= '' and parse(acked) then
+  redis.call('HSET', P .. 'stats-shipped', source, acked)
+  if tonumber(ARGV[5]) then
+    redis.call('HSET', P .. 'stats-shipped', source .. '|counted', ARGV[5])
   end
 end
 local lm, ls = parse(redis.call('HGET', P .. 'stats-wm', source))
@@ -23,6 +30,21 @@ if ship then
   if not sm then return { 'ok', '0' } end
   if sm < lm or (sm == lm and ss < ls) then lm, ls = sm, ss end
 end
--- MINID keeps entries at or above it: everything up to (lm, ls) goes.
-local trimmed = redis.call('XTRIM', P .. 'outbox', 'MINID', lm .. '-' .. (ls + 1))
+-- MINID keeps entries at or above it: everything up to (lm, ls) may go,
+-- and nothing younger than the retention.
+local bound = lm .. '-' .. (ls + 1)
+local _, now = now()
+local keep_from = now - retention_ms
+if keep_from <= lm then bound = keep_from .. '-0' end
+local outbox = P .. 'outbox'
+local last = redis.call('XREVRANGE', outbox, '(' .. bound, '-', 'COUNT', 1)[1]
+if not last then return { 'ok', '0' } end
+local trimmed = redis.call('XTRIM', outbox, 'MINID', bound)
+local record = P .. 'outbox-trimmed'
+if redis.call('HGET', record, 'source') ~= source then
+  redis.call('DEL', record)
+  redis.call('HSET', record, 'source', source)
+end
+redis.call('HSET', record, 'id', last[1])
+redis.call('HINCRBY', record, 'n', trimmed)
 return { 'ok', tostring(trimmed) }

@@ -11,16 +11,25 @@
 --
 -- ARGV: epoch (0 = this group's own outbox, no epoch check), group, source,
 -- through_ms (every event of the source up to then is in this batch or an
--- earlier one), ttl_s of day rollups, the batch's first and last stream id
--- and event count ('' '' 0: no events, only the bookkeeping), then groups
--- of ops on one key: opcode (I incr, M max, Z zadd, R zrem, S hset,
--- D hdel), key suffix, n, then n field/value pairs (I M S), n score/member
--- pairs (Z, as ZADD takes them) or n fields/members (R D).
--- Returns {'ok', applied_through, applied}, {'behind', watermark} or
--- {'stale-epoch', highest}.
+-- earlier one), ttl_s of day rollups, after (the batch holds every event of
+-- the source after this stream id; '' = not checked), lost (the sender no
+-- longer holds the events between this store's watermark and `after`: how
+-- many), the batch's first and last stream id and event count ('' '' 0: no
+-- events, only the bookkeeping), then groups of ops on one key: opcode
+-- (I incr, M max, Z zadd, R zrem, S hset, D hdel), key suffix, n, then n
+-- field/value pairs (I M S), n score/member pairs (Z, as ZADD takes them)
+-- or n fields/members (R D).
+-- Returns {'ok', applied_through, applied, counted, lost recorded},
+-- {'overlap', watermark} (the batch starts at or below the watermark:
+-- nothing changed; resend what is above it), {'behind', applied_through,
+-- counted} (the watermark is below `after` and nothing is lost: resend from
+-- the watermark; nothing changed) or {'stale-epoch', highest}. `counted` is
+-- how many events of the source this store has accounted for: applied, or
+-- declared lost.
 local epoch, group, source = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local through_ms, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
-local first, last, count = ARGV[6], ARGV[7], tonumber(ARGV[8])
+local after, lost = ARGV[6], tonumber(ARGV[7]) or 0
+local first, last, count = ARGV[8], ARGV[9], tonumber(ARGV[10])
 if epoch > 0 then
   -- A deposed leader's batch is refused: the master keeps the highest
   -- epoch seen per group (in the branch's slot, so the script stays in one).
@@ -34,11 +43,35 @@ local function parse(id)
   return tonumber(ms), tonumber(seq)
 end
 local mark = redis.call('HGET', P .. 'stats-wm', source)
+local mark_ms, mark_seq = -1, -1
+if mark then mark_ms, mark_seq = parse(mark) end
 if count > 0 and mark then
-  local mark_ms, mark_seq = parse(mark)
   local ms, seq = parse(first)
   if not (ms > mark_ms or (ms == mark_ms and seq > mark_seq)) then
-    return { 'behind', mark }
+    return { 'overlap', mark }
+  end
+end
+local counted_key = P .. 'stats-counted'
+
+-- Reconciliation: a batch that continues from a point above this store's
+-- watermark (this store was restored from an older backup, or lost its
+-- data) would leave a hole. Without a declared loss nothing is applied and
+-- the watermark goes back to the sender, which resends from it; with one,
+-- the loss is recorded (once: a resend finds the watermark moved on).
+local recorded = 0
+if after ~= '' then
+  local am, as = parse(after)
+  local wm, ws = math.max(mark_ms, 0), math.max(mark_seq, 0)
+  if am and (am > wm or (am == wm and as > ws)) then
+    if lost <= 0 then
+      return { 'behind', mark or '', redis.call('HGET', counted_key, source) or '0' }
+    end
+    -- The lost events count as accounted for, and the watermark moves to
+    -- `after`, so they are reported once and never asked for again.
+    redis.call('HINCRBY', P .. 'stats-meta', 'lost', lost)
+    redis.call('HINCRBY', counted_key, source, lost)
+    recorded = lost
+    mark, mark_ms, mark_seq = after, am, as
   end
 end
 
@@ -51,7 +84,7 @@ local function sliced(cmd, key, from, to)
   end
 end
 local days, waiting = {}, {}
-local i = 9
+local i = 11
 while i <= #ARGV do
   local op, key, n = ARGV[i], P .. ARGV[i + 1], tonumber(ARGV[i + 2])
   local j = i + 3
@@ -84,10 +117,12 @@ end
 for key in pairs(days) do
   if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl_s) end
 end
+local counted = redis.call('HGET', counted_key, source) or '0'
+if count > 0 then mark = last end
+if count > 0 or recorded > 0 then redis.call('HSET', P .. 'stats-wm', source, mark) end
 if count > 0 then
-  mark = last
-  redis.call('HSET', P .. 'stats-wm', source, mark)
   redis.call('HINCRBY', P .. 'stats-meta', 'applied', count)
+  counted = redis.call('HINCRBY', counted_key, source, count)
 end
 local s, now_ms = now()
 -- Tickets left in the waiting set by a lost history (no close event will
@@ -101,4 +136,4 @@ end
 local prev = tonumber(redis.call('HGET', P .. 'stats-meta', 'through_ms') or '0')
 if through_ms > prev then redis.call('HSET', P .. 'stats-meta', 'through_ms', through_ms) end
 redis.call('HSET', P .. 'stats-meta', 'last_report_ms', now_ms, 'group', group)
-return { 'ok', mark or '', tostring(count) }
+return { 'ok', mark or '', tostring(count), tostring(counted), tostring(recorded) }

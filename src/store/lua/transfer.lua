@@ -15,6 +15,8 @@ redis.call('HDEL', tk, 'called_ms', 'announced_ms', 'counter')
 redis.call('HSET', tk, 'status', 'waiting', 'service', to)
 redis.call('ZADD', P .. 'q:' .. to, redis.call('HGET', tk, 'issued_us'), cur)
 redis.call('SADD', P .. 'queues', to)
+queue_joined(to, at_ms)
+counter_free(counter, at_ms)
 redis.call('LREM', P .. 'display', 0, cur)
 -- The transfer ends the transaction at this counter (statistics).
 local ev = emit('ticket-transferred', ticket_table(cur), at_ms,

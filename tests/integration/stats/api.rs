@@ -67,6 +67,12 @@ async fn a_master_branch_gets_its_figures_without_shipping() {
     assert_eq!(body["services"]["cash"]["served"], 1, "{body}");
     assert_eq!(body["counters"]["c1"]["called"], 2, "{body}");
     assert_eq!(body["counters"]["c2"]["served"], 1, "{body}");
+    // c1 stood free from its transfer to its next call while loans tickets
+    // waited: milliseconds here, whole seconds in the answer.
+    assert!(
+        body["counters"]["c1"]["idle_while_waiting_s"].is_u64(),
+        "{body}"
+    );
     assert_eq!(body["total"]["sla_pct"], 100.0, "{body}");
     assert!(body["complete_through"].is_string(), "{body}");
     assert!(!body["hours"].as_array().expect("hours").is_empty());
@@ -87,6 +93,26 @@ async fn a_master_branch_gets_its_figures_without_shipping() {
     let text = csv.text().await.expect("body");
     assert!(text.starts_with("hour,service,issued,"), "{text}");
     assert!(text.lines().any(|l| l.contains(",loans,3,2,")), "{text}");
+    let counters = app
+        .request(
+            Method::GET,
+            "/api/v1/stats/branches/main?format=csv&rows=counters",
+            Some(DISPLAY),
+            None,
+        )
+        .await
+        .text()
+        .await
+        .expect("body");
+    let mut lines = counters.lines();
+    assert_eq!(
+        lines.next(),
+        Some("counter,called,served,no_show,avg_service_s,idle_while_waiting_s")
+    );
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("c1,2,0,1,")),
+        "{counters}"
+    );
 
     let summary = get_json(&app, "/api/v1/stats/summary").await;
     let line = &summary["branches"][0];
@@ -263,6 +289,16 @@ async fn bad_stats_queries_are_refused() {
         ),
         (
             "/api/v1/stats/branches/main?format=xml",
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+        ),
+        (
+            "/api/v1/stats/branches/main?rows=counters",
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+        ),
+        (
+            "/api/v1/stats/branches/main?format=csv&rows=days",
             StatusCode::BAD_REQUEST,
             "invalid-query",
         ),

@@ -79,6 +79,8 @@ pub fn generate_from(seed: u64, n: usize, start_ms: i64) -> Vec<(StreamId, Ticke
             from_counter: None,
             from_called_ms: None,
             first_call: false,
+            counter_free_ms: None,
+            waiting_since_ms: None,
             ts_ms: now,
         };
         let pick = rng.usize(0..10);
@@ -97,8 +99,13 @@ pub fn generate_from(seed: u64, n: usize, start_ms: i64) -> Vec<(StreamId, Ticke
                 t.3 = Some((format!("c{}", rng.u8(1..4)), now));
                 let first = !t.4;
                 t.4 = true;
+                // Idle time (domain::counter_idle): F and W within the
+                // hour before, sometimes over the open window or unknown.
+                let free = (rng.u8(0..8) > 0).then(|| now - rng.i64(0..2_400_000));
                 TicketEvent {
                     first_call: first,
+                    counter_free_ms: free,
+                    waiting_since_ms: Some(now - rng.i64(0..3_600_000)),
                     ..base("ticket-called", t)
                 }
             }
@@ -231,6 +238,8 @@ async fn lua_apply_matches_the_reference_model_under_resends_and_overlaps() {
                     Sender::Peer {
                         group: &group,
                         epoch: 3,
+                        after: None,
+                        lost: 0,
                     },
                     "src-a",
                     0,
@@ -303,6 +312,8 @@ async fn a_batch_too_big_for_one_script_is_split_and_counted_once() {
     let peer = Sender::Peer {
         group: &group,
         epoch: 1,
+        after: None,
+        lost: 0,
     };
 
     // (an empty batch first, so the script is loaded before counting)
@@ -319,7 +330,9 @@ async fn a_batch_too_big_for_one_script_is_split_and_counted_once() {
         first,
         ApplyOutcome::Applied {
             through: Some(all[3_999].id),
-            applied: 4_000
+            applied: 4_000,
+            counted: 4_000,
+            lost: 0
         }
     );
     let scripts = scripts_run(&redis.url()).await - before;
@@ -335,7 +348,9 @@ async fn a_batch_too_big_for_one_script_is_split_and_counted_once() {
         again,
         ApplyOutcome::Applied {
             through: Some(all[5_999].id),
-            applied: 2_000
+            applied: 2_000,
+            counted: 6_000,
+            lost: 0
         }
     );
     assert_eq!(read_rollups(&redis.url(), &branch_id, &model).await, model);
@@ -354,6 +369,8 @@ async fn a_new_source_is_counted_and_a_stale_epoch_changes_nothing() {
     let peer = |epoch| Sender::Peer {
         group: &group,
         epoch,
+        after: None,
+        lost: 0,
     };
     store
         .apply_stats(&branch_id, peer(5), "old", 0, &events[..20])
@@ -457,4 +474,123 @@ async fn the_summary_reads_agree_with_the_whole_rollups() {
         }
     }
     assert!(services_waiting > 0, "the histories left nothing waiting");
+}
+
+/// Reconciliation where it runs: a batch that continues above the store's
+/// watermark (the master was restored from an older backup) applies
+/// nothing and answers the watermark; a batch that declares the events in
+/// between lost is applied and the loss recorded once, resends included.
+#[actix_web::test]
+async fn a_batch_above_the_watermark_is_refused_unless_the_gap_is_declared() {
+    let redis = RedisServer::start();
+    let store = Store::connect(&redis.url(), &RedisSettings::default()).expect("store");
+    let group = Id::parse("north").expect("id");
+    let branch_id = Id::parse("b1").expect("id");
+    let events = ops_of(&test_branch("b1"), &generate(11, 60));
+    let id = |i: usize| Some(events[i].id);
+    let peer = |after: Option<StreamId>, lost| Sender::Peer {
+        group: &group,
+        epoch: 1,
+        after,
+        lost,
+    };
+    let start = Some(StreamId { ms: 0, seq: 0 });
+    let first = store
+        .apply_stats(&branch_id, peer(start, 0), "s", 0, &events[..20])
+        .await
+        .expect("apply");
+    assert!(
+        matches!(
+            first,
+            ApplyOutcome::Applied {
+                applied: 20,
+                counted: 20,
+                lost: 0,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    // What the first 20 events make, and every key any of the 60 touches.
+    let (mut model, mut every_key) = (Rollups::default(), Rollups::default());
+    for (i, event) in events.iter().enumerate() {
+        if i < 20 {
+            model.apply(&event.ops);
+        }
+        every_key.apply(&event.ops);
+    }
+    assert_eq!(
+        read_rollups(&redis.url(), &branch_id, &every_key).await,
+        model
+    );
+
+    // Continues from event 29: events 20..=29 would be missing.
+    let behind = store
+        .apply_stats(&branch_id, peer(id(29), 0), "s", 0, &events[30..40])
+        .await
+        .expect("apply");
+    assert_eq!(
+        behind,
+        ApplyOutcome::Behind {
+            through: id(19),
+            counted: 20
+        }
+    );
+    assert_eq!(
+        read_rollups(&redis.url(), &branch_id, &every_key).await,
+        model,
+        "a refused batch changes nothing"
+    );
+    // Resent from the watermark: applied.
+    let resent = store
+        .apply_stats(&branch_id, peer(id(19), 0), "s", 0, &events[20..40])
+        .await
+        .expect("apply");
+    assert!(
+        matches!(
+            resent,
+            ApplyOutcome::Applied {
+                applied: 20,
+                counted: 40,
+                ..
+            }
+        ),
+        "{resent:?}"
+    );
+
+    // Events 40..=44 are gone on the sender: declared lost, recorded once.
+    for round in 0..2 {
+        let outcome = store
+            .apply_stats(&branch_id, peer(id(44), 5), "s", 0, &events[45..50])
+            .await
+            .expect("apply");
+        let expected_lost = if round == 0 { 5 } else { 0 };
+        let expected_applied = if round == 0 { 5 } else { 0 };
+        assert_eq!(
+            outcome,
+            ApplyOutcome::Applied {
+                through: id(49),
+                applied: expected_applied,
+                counted: 50,
+                lost: expected_lost,
+            },
+            "round {round}"
+        );
+    }
+    // An empty batch declaring a loss moves the watermark to `after`.
+    let empty = store
+        .apply_stats(&branch_id, peer(id(54), 5), "s", 0, &[])
+        .await
+        .expect("apply");
+    assert_eq!(
+        empty,
+        ApplyOutcome::Applied {
+            through: id(54),
+            applied: 0,
+            counted: 55,
+            lost: 5
+        }
+    );
+    let meta = store.stats_meta(&branch_id).await.expect("meta");
+    assert_eq!((meta.applied, meta.lost), (45, 10));
 }

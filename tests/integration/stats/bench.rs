@@ -119,6 +119,8 @@ async fn simulated_group(base: String, group: usize) -> usize {
                 source: format!("sim-{group}"),
                 branch: branch.clone(),
                 through_ms: 0,
+                after: None,
+                lost: 0,
                 events: events[start..(start + BATCH).min(events.len())].to_vec(),
             };
             // Like the real shipper, a batch whose answer did not arrive is
@@ -171,6 +173,8 @@ fn redis_benchmark_events_per_s(redis: &RedisServer) -> f64 {
         Sender::Peer {
             group: &group,
             epoch: 1,
+            after: None,
+            lost: 0,
         },
         "rb-__rand_int__",
         0,

@@ -75,23 +75,62 @@ local function queue_context(ticket_id, service)
   return rank, redis.call('HGETALL', P .. 'service-time'), redis.call('HGETALL', P .. 'seen')
 end
 
+-- Counter idle time (domain::counter_idle): `free` holds when each counter
+-- last became free (a ticket of it ended, or a call found nothing), and
+-- `waiting-since` since when each service's queue has been non-empty
+-- without a break. A call event carries both, so statistics can tell how
+-- long the counter was free while its services had tickets waiting.
+local function counter_free(counter, at_ms)
+  redis.call('HSET', P .. 'free', counter, at_ms)
+end
+
+-- A ticket joined a service's queue: the queue is non-empty from now on,
+-- unless it already was.
+local function queue_joined(service, at_ms)
+  redis.call('HSETNX', P .. 'waiting-since', service, at_ms)
+end
+
+-- A ticket left a service's queue: an empty queue waits since no time.
+local function queue_left(service)
+  if redis.call('ZCARD', P .. 'q:' .. service) == 0 then
+    redis.call('HDEL', P .. 'waiting-since', service)
+  end
+end
+
 -- Finishes the counter's current ticket as served (if any) and notes when
--- the counter last called; appends the events to out.
+-- the counter last called; appends the events to out. Returns when the
+-- counter became free: now if it was serving, else what `free` holds (nil
+-- if nothing is known). The counter is free from now on until a call
+-- gives it a ticket.
 local function finish_current(counter, at_ms, out)
   local current = P .. 'current'
   local cur = redis.call('HGET', current, counter)
+  local free_ms = tonumber(redis.call('HGET', P .. 'free', counter))
   if cur then
     local ev = finish_ticket(cur, 'served', 'ticket-served', at_ms)
     if ev then table.insert(out, ev) end
     redis.call('HDEL', current, counter)
+    free_ms = at_ms
   end
   redis.call('HSET', P .. 'seen', counter, at_ms)
+  counter_free(counter, at_ms)
+  return free_ms
 end
 
 -- Calls a waiting ticket to the counter. The ZREM runs in the same script
--- that chose the ticket: no other counter can take it.
-local function call_ticket(id, service, counter, at_ms, out)
+-- that chose the ticket: no other counter can take it. `services` are the
+-- counter's row; `free_ms` when the counter became free (finish_current).
+local function call_ticket(id, service, counter, at_ms, out, services, free_ms)
+  -- Since when a ticket of the counter's services has waited: the earliest
+  -- start of a non-empty stretch of one of its queues still running, read
+  -- before this call takes the ticket.
+  local waiting_since
+  for _, since in ipairs(redis.call('HMGET', P .. 'waiting-since', unpack(services))) do
+    local ms = tonumber(since)
+    if ms and (not waiting_since or ms < waiting_since) then waiting_since = ms end
+  end
   redis.call('ZREM', P .. 'q:' .. service, id)
+  queue_left(service)
   redis.call('HSET', P .. 't:' .. id, 'status', 'called', 'called_ms', at_ms,
     'announced_ms', at_ms, 'counter', counter)
   redis.call('HSET', P .. 'current', counter, id)
@@ -100,5 +139,5 @@ local function call_ticket(id, service, counter, at_ms, out)
   -- a transfer: the ticket remembers that it was called.
   local first = redis.call('HSETNX', P .. 't:' .. id, 'first_called_ms', at_ms) == 1
   table.insert(out, emit('ticket-called', ticket_table(id), at_ms,
-    first and { first_call = true } or nil))
+    { first_call = first or nil, counter_free_ms = free_ms, waiting_since_ms = waiting_since }))
 end
