@@ -35,10 +35,14 @@ use crate::settings::MediaSettings;
 use crate::store::{Store, StoreError};
 use crate::upstream::UpstreamClient;
 
-/// How often an idle slave node looks at the wanted manifest (and the
-/// leader at the master's).
+/// How often an idle slave node reads the whole wanted manifest (and the
+/// leader the master's).
 const IDLE_POLL: Duration = Duration::from_secs(1);
-const MIN_BACKOFF: Duration = Duration::from_millis(200);
+/// Meanwhile it looks at the wanted manifest's version this often (one
+/// short GET), so a follower starts on a new file while the leader's copy
+/// is still growing, not up to a second later.
+const VERSION_POLL: Duration = Duration::from_millis(50);
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// With the disk full, free space is looked at again this often (no
 /// download is attempted meanwhile).
@@ -251,7 +255,7 @@ impl Mirror {
             self.publish_progress();
             let Some((sha256, size)) = missing.into_iter().next() else {
                 self.settle(&wanted, &held).await;
-                self.pause(IDLE_POLL).await;
+                self.idle(&wanted.version).await;
                 continue;
             };
             match self.fetcher.fetch(&sha256, size).await {
@@ -385,8 +389,30 @@ impl Mirror {
         media.bytes_missing.set(progress.bytes_missing as i64);
     }
 
-    /// Waits `duration`, or less when leadership changes.
-    async fn pause(&mut self, duration: Duration) {
-        let _ = tokio::time::timeout(duration, self.epoch.changed()).await;
+    /// Waits [`IDLE_POLL`], or less when leadership changes or (on a
+    /// follower) the group's wanted manifest is no longer `version`.
+    async fn idle(&mut self, version: &str) {
+        let until = Instant::now() + IDLE_POLL;
+        while Instant::now() < until {
+            if self.epoch.borrow().is_some() {
+                // The leader's next look is at the master's manifest.
+                self.pause(IDLE_POLL).await;
+                return;
+            }
+            if self.pause(VERSION_POLL).await {
+                return;
+            }
+            let wanted = self.context.store.media_version(&self.context.group).await;
+            if matches!(wanted, Ok(Some(v)) if v != version) {
+                return;
+            }
+        }
+    }
+
+    /// Waits `duration`, or less when leadership changes (then `true`).
+    async fn pause(&mut self, duration: Duration) -> bool {
+        tokio::time::timeout(duration, self.epoch.changed())
+            .await
+            .is_ok()
     }
 }

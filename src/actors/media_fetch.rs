@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::actors::media_distributor::MirrorContext;
 use crate::actors::membership::EXPIRY;
-use crate::blobs::store::{BlobError, Download};
+use crate::blobs::store::BlobError;
+use crate::blobs::stream::StreamingDownload;
 use crate::blobs::BlobStore;
 use crate::upstream::{open_blob, BlobRange, UpstreamClient, UpstreamError};
 
@@ -102,14 +103,35 @@ impl Fetcher {
             )));
         }
         let (sha, store) = (sha256.to_owned(), blobs.clone());
-        let mut download = tokio::task::spawn_blocking(move || store.begin(&sha, size))
+        let download = tokio::task::spawn_blocking(move || store.begin(&sha, size))
             .await
             .map_err(|e| FetchError::Failed(e.to_string()))?
             .map_err(|e| FetchError::Failed(format!("blob store: {e}")))?;
+        let mut streaming = StreamingDownload::start(download);
+        let received = self.receive_all(sha256, size, &mut streaming).await;
+        // Every byte accepted is on disk before anything else happens: a
+        // resume starts from the partial file's length.
+        let download = streaming.stop().await?;
+        received?;
+        tokio::task::spawn_blocking(move || download.finish())
+            .await
+            .map_err(|e| FetchError::Failed(e.to_string()))??;
+        tracing::info!(blob = %sha256, size, "media blob verified and in place");
+        Ok(())
+    }
+
+    /// Receives the blob from wherever it can, until all of it is accepted.
+    async fn receive_all(
+        &mut self,
+        sha256: &str,
+        size: u64,
+        streaming: &mut StreamingDownload,
+    ) -> Result<(), FetchError> {
         let mut announced = false;
         let mut from_master = false;
-        while download.offset() < size {
-            let offset = download.offset();
+        let mut pace = Pace::new(self.bytes_per_s);
+        while streaming.offset() < size {
+            let offset = streaming.offset();
             let leader_epoch = *self.leading.borrow();
             // Once the master serves this blob, the next pieces come from it
             // too (the group had no complete copy a moment ago).
@@ -122,7 +144,6 @@ impl Fetcher {
                 self.open(sha256, offset, size, leader_epoch).await?
             };
             from_master = matches!(source, Source::Master);
-            let wan = matches!(source, Source::Master);
             if !announced {
                 let from = match &source {
                     Source::Peer(url) => url.as_str(),
@@ -131,15 +152,13 @@ impl Fetcher {
                 tracing::info!(blob = %sha256, size, offset, %from, "downloading media blob");
                 announced = true;
             }
-            self.receive(response, &mut download, wan).await?;
-            if download.offset() == offset {
+            // Only WAN downloads are limited.
+            let pace = from_master.then_some(&mut pace);
+            self.receive(response, streaming, pace).await?;
+            if streaming.offset() == offset {
                 return Err(FetchError::Failed("the source sent nothing".into()));
             }
         }
-        tokio::task::spawn_blocking(move || download.finish())
-            .await
-            .map_err(|e| FetchError::Failed(e.to_string()))??;
-        tracing::info!(blob = %sha256, size, "media blob verified and in place");
         Ok(())
     }
 
@@ -225,16 +244,14 @@ impl Fetcher {
             .collect()
     }
 
-    /// Streams the body into the download; from the master (`wan`), within
-    /// the bandwidth limit.
+    /// Streams the body into the download; from the master, at the pace
+    /// of the bandwidth limit.
     async fn receive(
         &self,
         mut response: reqwest::Response,
-        download: &mut Download,
-        wan: bool,
+        streaming: &mut StreamingDownload,
+        mut pace: Option<&mut Pace>,
     ) -> Result<(), FetchError> {
-        let started = Instant::now();
-        let mut received = 0u64;
         loop {
             let chunk = match tokio::time::timeout(CHUNK_TIMEOUT, response.chunk()).await {
                 Ok(Ok(Some(chunk))) => chunk,
@@ -242,18 +259,51 @@ impl Fetcher {
                 Ok(Err(e)) => return Err(FetchError::Failed(format!("transfer broke: {e}"))),
                 Err(_) => return Err(FetchError::Failed("transfer stalled".into())),
             };
-            download.write(&chunk)?;
-            received += chunk.len() as u64;
+            // A thread that stopped says why in stop(), which the caller
+            // calls next.
+            streaming
+                .write(&chunk)
+                .await
+                .map_err(|e| FetchError::Failed(e.to_string()))?;
             self.metrics
                 .media
                 .blob_bytes_received
                 .inc_by(chunk.len() as u64);
-            if wan && self.bytes_per_s > 0 {
-                let due = Duration::from_secs_f64(received as f64 / self.bytes_per_s as f64);
-                if let Some(ahead) = due.checked_sub(started.elapsed()) {
-                    tokio::time::sleep(ahead).await;
-                }
+            if let Some(pace) = pace.as_deref_mut() {
+                pace.received(chunk.len() as u64).await;
             }
+        }
+    }
+}
+
+/// The bandwidth limit, over a whole download (every piece and every
+/// source switch included): after each chunk it waits until the bytes
+/// received so far are no more than the limit allows for the time since the
+/// first one. So at any moment at most one chunk is ahead of the limit.
+struct Pace {
+    bytes_per_s: u64,
+    started: Option<Instant>,
+    received: u64,
+}
+
+impl Pace {
+    fn new(bytes_per_s: u64) -> Pace {
+        Pace {
+            bytes_per_s,
+            started: None,
+            received: 0,
+        }
+    }
+
+    async fn received(&mut self, bytes: u64) {
+        if self.bytes_per_s == 0 {
+            return;
+        }
+        let started = *self.started.get_or_insert_with(Instant::now);
+        self.received += bytes;
+        let due = Duration::from_secs_f64(self.received as f64 / self.bytes_per_s as f64);
+        if let Some(ahead) = due.checked_sub(started.elapsed()) {
+            tokio::time::sleep(ahead).await;
         }
     }
 }

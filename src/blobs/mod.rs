@@ -11,12 +11,15 @@
 //!   `partial/<sha256>` and are renamed into `blobs/` after size and sha256
 //!   are checked and the file is fsynced. A reader of `blobs/` therefore
 //!   never sees a partial file.
+//! - [`stream`]: a download fed from async code, written and hashed on two
+//!   other threads.
 //!
 //! This module knows no HTTP and no Redis; it must not decide *what* to
 //! fetch or publish (that is the `MediaDistributor`'s job).
 
 pub mod library;
 pub mod store;
+pub mod stream;
 
 use std::fs::File;
 use std::io::{self, Read};

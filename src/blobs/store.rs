@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -21,8 +21,10 @@ pub enum BlobError {
     Corrupt { sha256: String, reason: String },
 }
 
-/// Bytes gathered before one write to the partial file.
-const WRITE_BUFFER: usize = 1024 * 1024;
+/// Written bytes are handed to the kernel's writeback every this many, so
+/// the disk works while the transfer runs and the final fsync finds little
+/// left to do (instead of the whole file at the end).
+const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 
 pub struct BlobStore {
     root: PathBuf,
@@ -30,13 +32,21 @@ pub struct BlobStore {
     partial: PathBuf,
 }
 
-/// A download growing `partial/<sha256>`. Dropping it keeps what was
-/// written, for a later resume.
+/// A download growing `partial/<sha256>`: its file and its running sha256.
+/// Dropping it keeps what was written, for a later resume. The two halves
+/// can be driven from different threads ([`Download::split`], and
+/// [`super::stream`] does so).
 pub struct Download {
-    /// Buffered: network chunks are small, disk writes should not be.
-    file: BufWriter<File>,
+    file: PartialFile,
     hasher: Sha256,
+}
+
+/// The file half of a [`Download`].
+pub struct PartialFile {
+    file: File,
     written: u64,
+    /// Where the writeback not yet started begins.
+    writeback_from: u64,
     size: u64,
     sha256: String,
     partial: PathBuf,
@@ -119,13 +129,16 @@ impl BlobStore {
         let hashed = super::hash_into(&mut file, &mut hasher, have)?;
         file.seek(SeekFrom::Start(hashed))?;
         Ok(Download {
-            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            file: PartialFile {
+                file,
+                written: hashed,
+                writeback_from: hashed,
+                size,
+                sha256: sha256.to_owned(),
+                partial,
+                blob: self.blob_path(sha256),
+            },
             hasher,
-            written: hashed,
-            size,
-            sha256: sha256.to_owned(),
-            partial,
-            blob: self.blob_path(sha256),
         })
     }
 
@@ -157,15 +170,58 @@ impl BlobStore {
 impl Download {
     /// Bytes held so far: where the next Range request starts.
     pub fn offset(&self) -> u64 {
-        self.written
+        self.file.written
     }
 
     pub fn size(&self) -> u64 {
-        self.size
+        self.file.size
     }
 
     /// Appends bytes; more than the blob's size is corruption.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        self.file.append(chunk)?;
+        self.hasher.update(chunk);
+        Ok(())
+    }
+
+    /// The file and the hash, to be fed separately (the same bytes, in the
+    /// same order) and put back together with [`Download::join`].
+    pub fn split(self) -> (PartialFile, Sha256) {
+        (self.file, self.hasher)
+    }
+
+    pub fn join(file: PartialFile, hasher: Sha256) -> Download {
+        Download { file, hasher }
+    }
+
+    /// Throws the partial file away and says why: the next attempt starts
+    /// from zero.
+    pub fn reject(mut self, reason: String) -> BlobError {
+        self.file.discard();
+        BlobError::Corrupt {
+            sha256: self.file.sha256.clone(),
+            reason,
+        }
+    }
+
+    /// Checks size and sha256, fsyncs and renames into `blobs/`. A mismatch
+    /// removes the partial file, so the next attempt starts from zero.
+    pub fn finish(self) -> Result<(), BlobError> {
+        let actual = hex(&self.hasher.finalize());
+        let file = self.file;
+        if file.written != file.size || actual != file.sha256 {
+            let reason = format!("{} of {} bytes, sha256 {actual}", file.written, file.size);
+            return Err(Download::join(file, Sha256::new()).reject(reason));
+        }
+        super::publish(&file.file, &file.partial, &file.blob)?;
+        Ok(())
+    }
+}
+
+impl PartialFile {
+    /// Appends bytes with one write; more than the blob's size is
+    /// corruption (the partial file is thrown away).
+    pub fn append(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
         if self.written + chunk.len() as u64 > self.size {
             let reason = format!("more than {} bytes", self.size);
             self.discard();
@@ -175,33 +231,47 @@ impl Download {
             });
         }
         self.file.write_all(chunk)?;
-        self.hasher.update(chunk);
         self.written += chunk.len() as u64;
+        if self.written - self.writeback_from >= WRITEBACK_EVERY {
+            start_writeback(&self.file, self.writeback_from, self.written);
+            self.writeback_from = self.written;
+        }
         Ok(())
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     fn discard(&mut self) {
-        let _ = self.file.get_ref().set_len(0);
+        let _ = self.file.set_len(0);
         let _ = fs::remove_file(&self.partial);
     }
+}
 
-    /// Checks size and sha256, fsyncs and renames into `blobs/`. A mismatch
-    /// removes the partial file, so the next attempt starts from zero.
-    pub fn finish(mut self) -> Result<(), BlobError> {
-        let actual = hex(&std::mem::take(&mut self.hasher).finalize());
-        if self.written != self.size || actual != self.sha256 {
-            let reason = format!("{} of {} bytes, sha256 {actual}", self.written, self.size);
-            self.discard();
-            return Err(BlobError::Corrupt {
-                sha256: self.sha256.clone(),
-                reason,
-            });
-        }
-        self.file.flush()?;
-        super::publish(self.file.get_ref(), &self.partial, &self.blob)?;
-        Ok(())
+/// Asks the kernel to start writing `from..to` of `file` to disk, without
+/// waiting (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`). Only a hint:
+/// durability still comes from the fsync before the rename, which then has
+/// little left to do.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, from: u64, to: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on an open descriptor; no memory passed.
+    let rc = unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            from as libc::off64_t,
+            (to - from) as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "sync_file_range failed; the final fsync does it all");
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &File, _: u64, _: u64) {}
 
 #[cfg(test)]
 mod tests {

@@ -12,15 +12,20 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures::Stream;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use std::io::{Read, Seek};
 
 use super::error::ApiError;
-use crate::blobs::CHUNK;
+
+/// Bytes read from disk per chunk of a response: large enough that the hop
+/// to the blocking pool is cheap per byte, small enough that what a cut
+/// connection wastes stays small.
+const SERVE_CHUNK: usize = 512 * 1024;
 
 /// How long a followed file may stop growing before the response is cut
 /// (the client resumes from what it got).
 const FOLLOW_STALL: Duration = Duration::from_secs(10);
-const FOLLOW_POLL: Duration = Duration::from_millis(20);
+/// How often a followed file that has no new bytes yet is looked at again.
+const FOLLOW_POLL: Duration = Duration::from_millis(5);
 
 /// A byte range `start..start + len` of a file of `total` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,18 +106,21 @@ pub async fn respond(
     follow: Option<Follow>,
     on_chunk: impl Fn(u64) + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let mut opened = tokio::fs::File::open(&file)
-        .await
-        .map_err(|_| ApiError::UnknownMedia("the file is not complete on this node".into()))?;
-    let inode = opened
-        .metadata()
-        .await
-        .map_err(|e| ApiError::Internal(format!("stat {}: {e}", file.display()).into()))?
-        .ino();
-    opened
-        .seek(SeekFrom::Start(span.start))
-        .await
-        .map_err(|e| ApiError::Internal(format!("seek {}: {e}", file.display()).into()))?;
+    let opening = file.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        // Gone or never complete here: the caller's 404.
+        let Ok(mut opened) = std::fs::File::open(&opening) else {
+            return Ok(None);
+        };
+        let inode = opened.metadata()?.ino();
+        opened.seek(SeekFrom::Start(span.start))?;
+        Ok::<_, std::io::Error>(Some((opened, inode)))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string().into()))?
+    .map_err(|e| ApiError::Internal(format!("open {}: {e}", file.display()).into()))?;
+    let (opened, inode) = opened
+        .ok_or_else(|| ApiError::UnknownMedia("the file is not complete on this node".into()))?;
     let mut builder = if span.partial {
         let mut b = HttpResponse::PartialContent();
         b.insert_header((
@@ -138,25 +146,41 @@ pub async fn respond(
 }
 
 struct Reading<F> {
-    file: tokio::fs::File,
+    /// `None` only while a read runs on the blocking pool.
+    file: Option<std::fs::File>,
     left: u64,
     follow: Option<(Follow, u64)>,
     on_chunk: F,
-    buffer: Vec<u8>,
+}
+
+/// Reads up to `want` bytes at the file's position on the blocking pool,
+/// into a buffer that becomes the chunk (no copy).
+async fn read_chunk(
+    mut file: std::fs::File,
+    want: usize,
+) -> std::io::Result<(std::fs::File, Bytes)> {
+    tokio::task::spawn_blocking(move || {
+        // read_to_end fills the spare capacity without zeroing it first;
+        // at the file's current end (a growing file) it returns what is there.
+        let mut buffer = Vec::with_capacity(want);
+        (&mut file).take(want as u64).read_to_end(&mut buffer)?;
+        Ok((file, Bytes::from(buffer)))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 fn chunks(
-    file: tokio::fs::File,
+    file: std::fs::File,
     len: u64,
     follow: Option<(Follow, u64)>,
     on_chunk: impl Fn(u64) + 'static,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     let state = Reading {
-        file,
+        file: Some(file),
         left: len,
         follow,
         on_chunk,
-        buffer: vec![0u8; CHUNK],
     };
     futures::stream::try_unfold(state, |mut s| async move {
         if s.left == 0 {
@@ -164,12 +188,16 @@ fn chunks(
         }
         let mut stalled_since: Option<Instant> = None;
         loop {
-            let want = s.left.min(s.buffer.len() as u64) as usize;
-            let read = s.file.read(&mut s.buffer[..want]).await?;
-            if read > 0 {
-                s.left -= read as u64;
-                (s.on_chunk)(read as u64);
-                let chunk = Bytes::copy_from_slice(&s.buffer[..read]);
+            let want = s.left.min(SERVE_CHUNK as u64) as usize;
+            let file = s
+                .file
+                .take()
+                .ok_or_else(|| std::io::Error::other("no file"))?;
+            let (file, chunk) = read_chunk(file, want).await?;
+            s.file = Some(file);
+            if !chunk.is_empty() {
+                s.left -= chunk.len() as u64;
+                (s.on_chunk)(chunk.len() as u64);
                 return Ok(Some((chunk, s)));
             }
             // End of what is on disk, short of the promised length.
@@ -185,7 +213,7 @@ fn chunks(
             if !finished && since.elapsed() > FOLLOW_STALL {
                 return Err(std::io::Error::other("the growing file stalled"));
             }
-            if finished && since.elapsed() > FOLLOW_POLL * 5 {
+            if finished && since.elapsed() > FOLLOW_POLL * 20 {
                 return Err(std::io::Error::other(
                     "completed file shorter than announced",
                 ));

@@ -147,7 +147,7 @@ async fn delete_media(
 
 #[utoipa::path(get, path = "/media/{path}", tag = "media",
     params(("path" = String, Path, pattern = r"^[^/.%\\][^%\\]*$")),
-    responses((status = 200, description = "the file (ETag: its sha256)", content_type = "application/octet-stream"),
+    responses((status = 200, description = "the file (ETag: its sha256); the whole file also when several ranges are asked for", content_type = "application/octet-stream"),
         (status = 206, description = "the requested range"),
         (status = 304, description = "If-None-Match matched"),
         (status = 400, description = "a request the HTTP layer cannot parse (an invalid media path is 404)"),
@@ -210,7 +210,7 @@ pub struct BlobQuery {
 
 #[utoipa::path(tag = "peer", security(("bearer" = [])),
     params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$"), BlobQuery),
-    responses((status = 200, description = "the blob", content_type = "application/octet-stream"),
+    responses((status = 200, description = "the blob; the whole blob also when several ranges are asked for", content_type = "application/octet-stream"),
         (status = 206, description = "the requested range"), TokenErrors, BadInput,
         (status = 404, body = ErrorBody, description = "not on this node (`unknown-media`)"),
         (status = 416, body = ErrorBody, description = "`range-not-satisfiable`")))]

@@ -139,6 +139,12 @@ pub fn group_media_manifest(group: &Id) -> String {
     format!("{}media-manifest", group_prefix(group))
 }
 
+/// The version (sha256) of a slave group's wanted media manifest, written
+/// with it by `media_swap.lua`: cheap to poll.
+pub fn group_media_version(group: &Id) -> String {
+    format!("{}media-version", group_prefix(group))
+}
+
 /// The channel a branch's ticket events are published on.
 pub fn branch_events_channel(branch: &Id) -> String {
     format!("{}events", branch_prefix(branch))

@@ -30,6 +30,16 @@ impl Store {
         }
     }
 
+    /// The version of the group's wanted manifest (one short GET, for
+    /// polling); `None` before the first swap.
+    pub async fn media_version(&self, group: &Id) -> StoreResult<Option<String>> {
+        let mut conn = self.conn();
+        Ok(redis::cmd("GET")
+            .arg(keys::group_media_version(group))
+            .query_async(&mut conn)
+            .await?)
+    }
+
     /// The group's wanted manifest; `None` before the first swap (or after
     /// the group's Redis lost it: then nothing held may be deleted).
     pub async fn media_manifest(&self, group: &Id) -> StoreResult<Option<Manifest>> {

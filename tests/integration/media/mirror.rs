@@ -24,25 +24,25 @@ use crate::slave::topology::{cluster_view, metric, setup_branch, Links, Topology
 use crate::support::api::ApiClient;
 use crate::support::{eventually, ADMIN, DISPLAY};
 
-const MB: usize = 1024 * 1024;
+pub(super) const MB: usize = 1024 * 1024;
 /// Long enough for 50 MB through two hops on a loaded machine.
-const TRANSFER_WITHIN: Duration = Duration::from_secs(120);
+pub(super) const TRANSFER_WITHIN: Duration = Duration::from_secs(120);
 
-fn random_bytes(len: usize) -> Vec<u8> {
+pub(super) fn random_bytes(len: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(len as u64);
     let mut bytes = vec![0u8; len];
     rng.fill(&mut bytes);
     bytes
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
     turnus::domain::media::hex(&sha2::Sha256::digest(bytes))
 }
 
 /// `GET /media/{path}` on a node: `Some(sha256 of the body)` on 200,
 /// `None` on 404; any other answer, or a body whose length is not the
 /// announced one, fails the test.
-async fn served_sha(api: &ApiClient, path: &str) -> Option<String> {
+pub(super) async fn served_sha(api: &ApiClient, path: &str) -> Option<String> {
     let response = api
         .http
         .get(api.url(&format!("/media/{path}")))
@@ -64,7 +64,7 @@ async fn served_sha(api: &ApiClient, path: &str) -> Option<String> {
 
 /// Polls `/media/{path}` on every slave node until stopped; every 200 must
 /// carry exactly `expected`. Returns how many complete reads it saw.
-fn watch_readers(topology: &Topology, path: &str, expected: String) -> Reader {
+pub(super) fn watch_readers(topology: &Topology, path: &str, expected: String) -> Reader {
     let stop = Arc::new(AtomicBool::new(false));
     let complete = Arc::new(AtomicU64::new(0));
     let apis: Vec<ApiClient> = topology.slaves.iter().map(|s| s.api().clone()).collect();
@@ -87,7 +87,7 @@ fn watch_readers(topology: &Topology, path: &str, expected: String) -> Reader {
     }
 }
 
-struct Reader {
+pub(super) struct Reader {
     stop: Arc<AtomicBool>,
     complete: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
@@ -95,7 +95,7 @@ struct Reader {
 
 impl Reader {
     /// Stops polling; fails the test if a read saw a bad file.
-    async fn finish(self) -> u64 {
+    pub(super) async fn finish(self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.expect("no reader saw a partial file");
         self.complete.load(Ordering::Relaxed)
@@ -103,7 +103,7 @@ impl Reader {
 }
 
 /// Blob bytes all master nodes have sent to peers.
-async fn master_bytes_sent(topology: &Topology) -> f64 {
+pub(super) async fn master_bytes_sent(topology: &Topology) -> f64 {
     let mut total = 0.0;
     for master in &topology.masters {
         total += metric(master.api(), "turnus_media_blob_bytes_sent_total")
@@ -113,7 +113,7 @@ async fn master_bytes_sent(topology: &Topology) -> f64 {
     total
 }
 
-async fn wait_served_everywhere(topology: &Topology, path: &str, sha: &str) {
+pub(super) async fn wait_served_everywhere(topology: &Topology, path: &str, sha: &str) {
     for slave in &topology.slaves {
         eventually(
             &format!("{} to serve {path} complete", slave.id()),
@@ -150,13 +150,13 @@ async fn player_items(api: &ApiClient) -> Vec<(String, bool)> {
 }
 
 /// The slave node index that leads now.
-async fn leader_index(topology: &Topology) -> usize {
+pub(super) async fn leader_index(topology: &Topology) -> usize {
     let (leader, _) = topology.wait_slave_leader().await;
     topology.slave_index(&leader)
 }
 
 /// Bytes of `sha` in the node's partial download (0 when none).
-fn partial_len(topology: &Topology, index: usize, sha: &str) -> u64 {
+pub(super) fn partial_len(topology: &Topology, index: usize, sha: &str) -> u64 {
     let file = topology.slaves[index]
         .data_dir()
         .join("media/partial")

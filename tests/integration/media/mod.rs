@@ -1,12 +1,13 @@
 //! The media library (issue 10), on one in-process master node: upload,
 //! listing, serving with Range and ETag, deletion, traversal refused in
 //! every form, the size limit, files copied in by hand, and player profiles
-//! with `present` and the switch rule. `mirror` has the slave-group tests
-//! with real processes; `bench` the (ignored) benchmark,
+//! with `present` and the switch rule. `mirror` and `upkeep` have the
+//! slave-group tests with real processes; `bench` the (ignored) benchmark,
 //! `scripts/bench-media.sh`.
 
 mod bench;
 mod mirror;
+mod upkeep;
 
 use std::time::Duration;
 
@@ -181,6 +182,48 @@ async fn upload_serve_ranges_etag_and_delete() {
     )
     .await;
     assert!(!app.media_dir.path().join("ads/spring.png").exists());
+}
+
+/// Several ranges in one request (`bytes=0-1,5-9`) are answered 200 with
+/// the whole file, on `/media/…` and on the peer blob route alike: RFC 9110
+/// lets a server ignore Range, and no player or peer asks for several
+/// (ARCHITECTURE.md, "Media library and mirror").
+#[actix_web::test]
+async fn several_ranges_in_one_request_get_the_whole_file() {
+    let app = spawn_app().await;
+    let content: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+    let (status, _) = upload(&app, "ads/multi.bin", content.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let blob_path = format!("/api/v1/mirror/media/blobs/{}", sha256_hex(&content));
+    for ranges in [
+        "bytes=0-1,5-9",
+        "bytes=0-1, 9990-",
+        "bytes=-5,0-0",
+        "bytes=0-1,20000-",
+    ] {
+        let media = get_media(&app, "ads/multi.bin", Some(ranges)).await;
+        let blob = reqwest::Client::new()
+            .get(app.url(&blob_path))
+            .bearer_auth(PEER)
+            .header(reqwest::header::RANGE, ranges)
+            .send()
+            .await
+            .expect("GET blob");
+        for (route, response) in [("/media", media), ("blob", blob)] {
+            assert_eq!(response.status(), StatusCode::OK, "{route} {ranges}");
+            assert!(
+                response.headers().get("content-range").is_none(),
+                "{route} {ranges}: no Content-Range on a whole answer"
+            );
+            assert_eq!(response.headers()["accept-ranges"], "bytes");
+            let body = response.bytes().await.expect("body");
+            assert_eq!(body.as_ref(), content.as_slice(), "{route} {ranges}");
+        }
+    }
+    // One range is still a range.
+    let one = get_media(&app, "ads/multi.bin", Some("bytes=5-9")).await;
+    assert_eq!(one.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(one.bytes().await.expect("body").as_ref(), &content[5..10]);
 }
 
 #[actix_web::test]
