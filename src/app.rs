@@ -13,11 +13,12 @@ use crate::actors::config_view::LoadNow;
 use crate::actors::leader::Release;
 use crate::actors::membership::Leave;
 use crate::actors::node::{self, NodeActors, NodeContext};
-use crate::actors::{ConfigHandle, LeaderStatus, MediaHandle, TicketQueues};
+use crate::actors::{ConfigHandle, LeaderStatus, LostStorePolicy, MediaHandle, TicketQueues};
 use crate::http::{self, AppState, Tokens};
 use crate::metrics::Metrics;
-use crate::settings::Settings;
+use crate::settings::{NodeRole, Settings};
 use crate::store::embedded::EmbeddedRedis;
+use crate::store::sentinel::{FailoverObserver, FailoverSignal, Suspicion, Wake};
 use crate::store::Store;
 
 /// How a node is started beyond its settings.
@@ -61,7 +62,7 @@ impl Application {
             None
         };
         let store = if sentinel {
-            Store::connect_sentinel(&settings.redis)
+            Store::connect_sentinel(&settings.redis, failover_observer(metrics.clone()))
                 .await
                 .context("redis.sentinels")?
         } else {
@@ -114,7 +115,10 @@ impl Application {
             role: settings.node.role,
             advertise_url,
             config: ConfigHandle::default(),
-            queues: TicketQueues::default(),
+            queues: TicketQueues::new(match settings.node.role {
+                NodeRole::Master => LostStorePolicy::Refuse,
+                NodeRole::Slave => LostStorePolicy::Serve,
+            }),
             metrics,
             leader_status: LeaderStatus::default(),
             media,
@@ -214,6 +218,18 @@ impl Application {
         }
         result
     }
+}
+
+/// Counts what following the sentinels notices in the node's metrics.
+fn failover_observer(metrics: Arc<Metrics>) -> FailoverObserver {
+    Arc::new(move |signal| match signal {
+        FailoverSignal::Suspected(Suspicion::ReadOnly) => metrics.redis_resolve_wakeup("read-only"),
+        FailoverSignal::Suspected(Suspicion::ConnectionLost) => {
+            metrics.redis_resolve_wakeup("connection-lost")
+        }
+        FailoverSignal::Moved(Wake::Poll) => metrics.redis_master_moved("poll"),
+        FailoverSignal::Moved(Wake::Request) => metrics.redis_master_moved("request"),
+    })
 }
 
 /// How many connections may wait to be accepted (actix-web's default).

@@ -20,6 +20,8 @@
 //! - [`metrics`], [`demo`]: Prometheus metrics; configuration import.
 //! - [`stall`]: notices when the process itself was stalled, so requests
 //!   that waited in socket buffers meanwhile are not taken for fresh ones.
+//! - [`store_command`]: `turnus store adopt`, which asks a node to adopt
+//!   its group's store after data loss.
 //! - [`logging`]: the binary's log setup (malformed requests counted, not logged).
 
 pub mod actors;
@@ -33,5 +35,6 @@ pub mod metrics;
 pub mod settings;
 pub mod stall;
 pub mod store;
+pub mod store_command;
 pub mod upstream;
 pub mod web;

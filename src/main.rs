@@ -1,4 +1,4 @@
-//! The `turnus` command: `serve`, `config print`, `script NAME`.
+//! The `turnus` command: `serve`, `config print`, `store adopt`, `script NAME`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -33,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// The group's Redis (the store).
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
     /// Print the Lua source of a store script (`issue`, `call`), as the
     /// benchmark loads it into redis-benchmark.
     Script { name: String },
@@ -44,6 +49,24 @@ enum ConfigAction {
     Print {
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreAction {
+    /// After a master group's Redis lost its data (`/readyz` 503
+    /// `store-lost`) and what it must hold is restored: ask a node to trust
+    /// the store as it is now; every node of the group follows within a
+    /// heartbeat and serves tickets again. Uses the configuration's first
+    /// admin token (`auth.admin_tokens`).
+    Adopt {
+        /// The node's configuration file (its address and admin token).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The node to ask, e.g. `http://10.0.0.5:8080` (default: the
+        /// configuration's `http.advertise_url`, else `http.listen`).
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -91,6 +114,16 @@ fn run(command: Command, env: &HashMap<String, String>) -> anyhow::Result<()> {
             action: ConfigAction::Print { config },
         } => {
             print!("{}", Settings::load(config.as_deref(), env)?.printable());
+            Ok(())
+        }
+        Command::Store {
+            action: StoreAction::Adopt { config, url },
+        } => {
+            let settings = Settings::load(config.as_deref(), env)?;
+            let url = turnus::store_command::node_url(&settings, url.as_deref());
+            let store_id = actix_web::rt::System::new()
+                .block_on(turnus::store_command::adopt(&settings, &url))?;
+            println!("{url}: the group's store is adopted (store id {store_id}); its nodes serve tickets again within a heartbeat");
             Ok(())
         }
         Command::Script { name } => {

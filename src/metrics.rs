@@ -41,6 +41,16 @@ pub struct QueueLabels {
     pub service: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WokenByLabels {
+    pub woken_by: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -116,6 +126,8 @@ pub struct Metrics {
     pub embedded_redis_restarts: Counter,
     pub store_lost: Gauge,
     pub event_streams: Gauge,
+    redis_resolve_wakeups: Family<ReasonLabels, Counter>,
+    redis_master_moves: Family<WokenByLabels, Counter>,
 }
 
 /// The media library and its mirror.
@@ -325,6 +337,18 @@ impl Metrics {
             "Connections refused with 400 or 431 before routing: not a valid HTTP request",
             MALFORMED_REQUESTS.clone(),
         );
+        let redis_resolve_wakeups = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "redis_resolve_wakeups",
+            "Requests that met READONLY (reason read-only) or a lost connection (connection-lost) and so asked the sentinels at once where the master is",
+            redis_resolve_wakeups.clone(),
+        );
+        let redis_master_moves = Family::<WokenByLabels, Counter>::default();
+        registry.register(
+            "redis_master_moves",
+            "Times a connection of this node moved to a new Redis master, by what made it look: its poll or a failed request",
+            redis_master_moves.clone(),
+        );
         let event_streams = Gauge::default();
         registry.register(
             "event_streams",
@@ -333,6 +357,8 @@ impl Metrics {
         );
         Metrics {
             event_streams,
+            redis_resolve_wakeups,
+            redis_master_moves,
             registry,
             media,
             requests_expired,
@@ -381,6 +407,26 @@ impl Metrics {
 
     pub fn request_expired(&self) {
         self.requests_expired.inc();
+    }
+
+    /// A request that made the node ask the sentinels at once; `reason` is
+    /// `read-only` or `connection-lost`.
+    pub fn redis_resolve_wakeup(&self, reason: &'static str) {
+        self.redis_resolve_wakeups
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A connection moved to a new Redis master; `woken_by` is `poll` or
+    /// `request`.
+    pub fn redis_master_moved(&self, woken_by: &'static str) {
+        self.redis_master_moves
+            .get_or_create(&WokenByLabels {
+                woken_by: woken_by.to_owned(),
+            })
+            .inc();
     }
 
     /// The registry in `format`.

@@ -52,4 +52,4 @@ pub use membership::Membership;
 pub use node::{NodeActors, NodeContext};
 pub use stats_aggregator::StatsAggregator;
 pub use stats_shipper::StatsShipper;
-pub use ticket_queue::{QueueError, TicketQueue, TicketQueues};
+pub use ticket_queue::{LostStorePolicy, QueueError, TicketQueue, TicketQueues};

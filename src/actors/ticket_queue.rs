@@ -37,6 +37,10 @@ pub enum QueueError {
     Expired { waited_ms: u128, limit_ms: u128 },
     #[error("no ticket {number} is waiting today in a service of counter {counter}")]
     NotWaiting { number: String, counter: String },
+    /// A master group's store lost its data and no operator has adopted it
+    /// yet: nothing is written to it (the reason says what was noticed).
+    #[error("{0}")]
+    StoreLost(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -48,24 +52,49 @@ pub struct TicketQueue {
     branch: Arc<Branch>,
     store: Store,
     metrics: Arc<Metrics>,
+    policy: LostStorePolicy,
+}
+
+/// What ticket changes do while the store is marked lost (see
+/// [`crate::store::memory`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostStorePolicy {
+    /// A master group: refuse them (503 `store-lost`) until an operator
+    /// adopts the store, who first restores what the group's configuration
+    /// and state should be; tickets issued into a store nobody checked
+    /// would be built on whatever it holds now.
+    Refuse,
+    /// A slave group: go on (above the floors the node remembers); the
+    /// group adopts the store by itself once its configuration is mirrored
+    /// again.
+    Serve,
 }
 
 impl TicketQueue {
     /// What a handler's future needs, owned: the branch as configured when
-    /// the message arrived, the store and the metrics.
-    fn handles(&self) -> (Arc<Branch>, Store, Arc<Metrics>) {
+    /// the message arrived, the store and what a change passes first.
+    fn handles(&self) -> (Arc<Branch>, Store, Gate) {
         (
             self.branch.clone(),
             self.store.clone(),
-            self.metrics.clone(),
+            Gate {
+                metrics: self.metrics.clone(),
+                policy: self.policy,
+            },
         )
     }
 
-    pub fn new(branch: Arc<Branch>, store: Store, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        branch: Arc<Branch>,
+        store: Store,
+        metrics: Arc<Metrics>,
+        policy: LostStorePolicy,
+    ) -> Self {
         TicketQueue {
             branch,
             store,
             metrics,
+            policy,
         }
     }
 }
@@ -159,12 +188,12 @@ impl Handler<IssueTicket> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: IssueTicket, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = self.handles();
+        let (branch, store, gate) = self.handles();
         Box::pin(async move {
             let service = branch
                 .service(msg.service.as_str())
                 .ok_or_else(|| unknown_service(&branch, &msg.service))?;
-            admit(&msg.tag, &metrics)?;
+            gate.admit(&msg.tag, &store)?;
             let args = IssueArgs {
                 service: service.id.as_str(),
                 prefix: &service.prefix,
@@ -175,8 +204,8 @@ impl Handler<IssueTicket> for TicketQueue {
             let view = store
                 .issue(&branch.id, msg.tag.key.as_ref(), args)
                 .await
-                .map_err(|e| counted(e, &metrics))?;
-            metrics.ticket_issued(branch.id.as_str());
+                .map_err(|e| counted(e, &gate.metrics))?;
+            gate.metrics.ticket_issued(branch.id.as_str());
             Ok(with_estimate(&branch, view))
         })
     }
@@ -186,19 +215,19 @@ impl Handler<CallNext> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Option<Ticket>>>;
 
     fn handle(&mut self, msg: CallNext, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = self.handles();
+        let (branch, store, gate) = self.handles();
         Box::pin(async move {
             let counter = branch
                 .counter(msg.counter.as_str())
                 .ok_or_else(|| unknown_counter(&branch, &msg.counter))?;
             let row = ordered_row(&counter.services);
-            admit(&msg.tag, &metrics)?;
+            gate.admit(&msg.tag, &store)?;
             let key = msg.tag.key.as_ref();
             let events = store
                 .call(&branch.id, key, &counter.id, &row)
                 .await
-                .map_err(|e| counted(e, &metrics))?;
-            Ok(called_ticket(&branch, &metrics, events))
+                .map_err(|e| counted(e, &gate.metrics))?;
+            Ok(called_ticket(&branch, &gate.metrics, events))
         })
     }
 }
@@ -221,7 +250,7 @@ impl Handler<CallNumber> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: CallNumber, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = self.handles();
+        let (branch, store, gate) = self.handles();
         Box::pin(async move {
             let counter = branch
                 .counter(msg.counter.as_str())
@@ -232,17 +261,17 @@ impl Handler<CallNumber> for TicketQueue {
                 .map(|e| e.service.as_str())
                 .collect();
             let offset = utc_offset_s(branch.tz(), Utc::now());
-            admit(&msg.tag, &metrics)?;
+            gate.admit(&msg.tag, &store)?;
             let key = msg.tag.key.as_ref();
             let events = store
                 .call_number(&branch.id, key, &counter.id, &msg.number, offset, &services)
                 .await
-                .map_err(|e| counted(e, &metrics))?
+                .map_err(|e| counted(e, &gate.metrics))?
                 .ok_or_else(|| QueueError::NotWaiting {
                     number: msg.number.clone(),
                     counter: counter.id.to_string(),
                 })?;
-            called_ticket(&branch, &metrics, events).ok_or_else(|| {
+            called_ticket(&branch, &gate.metrics, events).ok_or_else(|| {
                 QueueError::Store(StoreError::Corrupt("call by number without a call".into()))
             })
         })
@@ -253,15 +282,15 @@ impl Handler<Recall> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: Recall, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = self.handles();
+        let (branch, store, gate) = self.handles();
         Box::pin(async move {
             let counter = known_counter(&branch, &msg.counter)?;
-            admit(&msg.tag, &metrics)?;
+            gate.admit(&msg.tag, &store)?;
             let key = msg.tag.key.as_ref();
             let event = store
                 .recall(&branch.id, key, &counter)
                 .await
-                .map_err(|e| counted(e, &metrics))?;
+                .map_err(|e| counted(e, &gate.metrics))?;
             event
                 .map(|e| e.ticket(branch.id.as_str()))
                 .ok_or_else(|| no_current_ticket(&counter))
@@ -273,15 +302,15 @@ impl Handler<FinishCurrent> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: FinishCurrent, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = self.handles();
+        let (branch, store, gate) = self.handles();
         Box::pin(async move {
             let counter = known_counter(&branch, &msg.counter)?;
-            admit(&msg.tag, &metrics)?;
+            gate.admit(&msg.tag, &store)?;
             let key = msg.tag.key.as_ref();
             let event = store
                 .finish(&branch.id, key, &counter, msg.outcome)
                 .await
-                .map_err(|e| counted(e, &metrics))?;
+                .map_err(|e| counted(e, &gate.metrics))?;
             event
                 .map(|e| e.ticket(branch.id.as_str()))
                 .ok_or_else(|| no_current_ticket(&counter))
@@ -293,18 +322,18 @@ impl Handler<Transfer> for TicketQueue {
     type Result = ResponseFuture<QueueResult<Ticket>>;
 
     fn handle(&mut self, msg: Transfer, _: &mut Context<Self>) -> Self::Result {
-        let (branch, store, metrics) = self.handles();
+        let (branch, store, gate) = self.handles();
         Box::pin(async move {
             let counter = known_counter(&branch, &msg.counter)?;
             if branch.service(msg.service.as_str()).is_none() {
                 return Err(unknown_service(&branch, &msg.service));
             }
-            admit(&msg.tag, &metrics)?;
+            gate.admit(&msg.tag, &store)?;
             let key = msg.tag.key.as_ref();
             let view = store
                 .transfer(&branch.id, key, &counter, &msg.service)
                 .await
-                .map_err(|e| counted(e, &metrics))?;
+                .map_err(|e| counted(e, &gate.metrics))?;
             view.map(|v| with_estimate(&branch, v))
                 .ok_or_else(|| no_current_ticket(&counter))
         })
@@ -370,10 +399,28 @@ impl Handler<GetDisplay> for TicketQueue {
     }
 }
 
-/// Refuses a request whose turn came after its deadline (a node that was
-/// paused, or a Redis that answered slowly, must not perform what the client
-/// has already given up on).
-fn admit(tag: &RequestTag, metrics: &Metrics) -> QueueResult<()> {
+/// What a ticket change passes before its script runs.
+struct Gate {
+    metrics: Arc<Metrics>,
+    policy: LostStorePolicy,
+}
+
+impl Gate {
+    /// Refuses a change while the store is lost and the policy says so, and
+    /// a request whose turn came after its deadline (a node that was paused,
+    /// or a Redis that answered slowly, must not perform what the client has
+    /// already given up on).
+    fn admit(&self, tag: &RequestTag, store: &Store) -> QueueResult<()> {
+        if self.policy == LostStorePolicy::Refuse {
+            if let Some(why) = store.memory().lost() {
+                return Err(QueueError::StoreLost(why));
+            }
+        }
+        expire(tag, &self.metrics)
+    }
+}
+
+fn expire(tag: &RequestTag, metrics: &Metrics) -> QueueResult<()> {
     let now = Instant::now();
     if !tag.expired_at(now) {
         return Ok(());
@@ -455,12 +502,21 @@ fn estimate(branch: &Branch, service: &str, position: u64, context: &QueueContex
 /// The running ticket queues of this node, by branch. HTTP handlers look
 /// queues up here; [`ConfigView`](super::ConfigView) keeps it in step with
 /// the configuration.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TicketQueues {
     inner: Arc<RwLock<HashMap<Id, Addr<TicketQueue>>>>,
+    policy: LostStorePolicy,
 }
 
 impl TicketQueues {
+    /// No queues yet; each one started later follows `policy`.
+    pub fn new(policy: LostStorePolicy) -> TicketQueues {
+        TicketQueues {
+            inner: Arc::default(),
+            policy,
+        }
+    }
+
     pub fn get(&self, branch: &str) -> Option<Addr<TicketQueue>> {
         let map = self.inner.read().unwrap_or_else(|e| e.into_inner());
         map.get(branch).cloned()
@@ -489,8 +545,13 @@ impl TicketQueues {
                 Some(addr) => addr.do_send(BranchChanged(branch.clone())),
                 None => {
                     tracing::info!(branch = %id, "serving branch");
-                    let addr =
-                        TicketQueue::new(branch.clone(), store.clone(), metrics.clone()).start();
+                    let queue = TicketQueue::new(
+                        branch.clone(),
+                        store.clone(),
+                        metrics.clone(),
+                        self.policy,
+                    );
+                    let addr = queue.start();
                     map.insert(id.clone(), addr);
                 }
             }

@@ -271,6 +271,7 @@ impl From<QueueError> for ApiError {
             QueueError::NoCurrentTicket { .. } => ApiError::NoCurrentTicket(e.to_string()),
             QueueError::Expired { .. } => ApiError::RequestExpired(e.to_string()),
             QueueError::NotWaiting { .. } => ApiError::NotWaiting(e.to_string()),
+            QueueError::StoreLost(why) => ApiError::StoreLost(why),
             QueueError::Store(store) => store.into(),
         }
     }

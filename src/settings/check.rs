@@ -174,6 +174,7 @@ pub(super) fn problems(settings: &Settings) -> Vec<String> {
         ("http.request_deadline_ms", http.request_deadline_ms),
         ("redis.response_timeout_ms", redis.response_timeout_ms),
         ("redis.connect_timeout_ms", redis.connect_timeout_ms),
+        ("redis.sentinel_poll_ms", redis.sentinel_poll_ms),
     ] {
         if value == 0 {
             problems.push(format!("{name} = 0: must be above 0"));
@@ -189,7 +190,24 @@ pub(super) fn problems(settings: &Settings) -> Vec<String> {
             "redis.min_replicas and redis.replication_timeout_ms: must be above 0 with durability replicated".to_owned(),
         );
     }
-    if !redis.sentinels.is_empty() {
+    if redis.sentinels.is_empty() {
+        for (name, value) in [
+            ("redis.sentinel_password", &redis.sentinel_password),
+            ("redis.password", &redis.password),
+        ] {
+            if !value.is_empty() {
+                problems.push(format!(
+                    "{name}: only used with redis.sentinels (with redis.url, put the password in the URL)"
+                ));
+            }
+        }
+        if redis.sentinel_tls {
+            problems.push(
+                "redis.sentinel_tls: only used with redis.sentinels (with redis.url, use rediss://)"
+                    .to_owned(),
+            );
+        }
+    } else {
         if !redis.url.is_empty() {
             problems.push("redis.sentinels and redis.url: set one of them, not both".to_owned());
         }

@@ -145,6 +145,20 @@ pub struct RedisSettings {
     pub sentinels: Vec<String>,
     /// The master's name the sentinels monitor.
     pub master_name: String,
+    /// How often the sentinels are asked where the master is, besides at
+    /// once when a request met `READONLY` or a lost connection.
+    pub sentinel_poll_ms: u64,
+    /// The sentinels' `requirepass`, when they have one.
+    pub sentinel_password: Secret,
+    /// With `sentinels`: the password of the Redis servers they name (with
+    /// `url`, the password goes in the URL).
+    pub password: Secret,
+    /// With `sentinels`: speak TLS to them and to the masters they name
+    /// (with `url`, a `rediss://` URL says so).
+    pub sentinel_tls: bool,
+    /// PEM file of the certificate authorities a TLS Redis or Sentinel is
+    /// checked against; empty: the system's.
+    pub tls_ca_file: String,
     /// When a ticket change is acknowledged.
     pub durability: Durability,
     /// `replicated`: replicas that must confirm a ticket change.
@@ -175,6 +189,11 @@ impl Default for RedisSettings {
             connect_timeout_ms: 1_000,
             sentinels: Vec::new(),
             master_name: String::new(),
+            sentinel_poll_ms: 200,
+            sentinel_password: Secret::default(),
+            password: Secret::default(),
+            sentinel_tls: false,
+            tls_ca_file: String::new(),
             durability: Durability::Async,
             min_replicas: 1,
             replication_timeout_ms: 500,
@@ -545,6 +564,43 @@ mod tests {
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].starts_with("TURNUS_REDIS__URL is not read"));
         assert!(warnings[1].starts_with("turnus_node__id is not read"));
+    }
+
+    #[test]
+    fn redis_passwords_are_for_sentinel_setups_and_never_printed() {
+        let err = Settings::load(
+            None,
+            &env(&[
+                ("TURNUS__REDIS__URL", "redis://h:1"),
+                ("TURNUS__REDIS__SENTINEL_PASSWORD", "sentinel-secret"),
+            ]),
+        )
+        .expect_err("a sentinel password without sentinels");
+        assert!(
+            err.to_string()
+                .contains("redis.sentinel_password: only used with redis.sentinels"),
+            "{err}"
+        );
+        let err = Settings::load(None, &env(&[("TURNUS__REDIS__SENTINEL_TLS", "true")]))
+            .expect_err("sentinel TLS without sentinels");
+        assert!(
+            err.to_string().contains("redis.sentinel_tls: only used"),
+            "{err}"
+        );
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("TURNUS__REDIS__SENTINELS", "s1:26379,s2:26379,s3:26379"),
+                ("TURNUS__REDIS__MASTER_NAME", "turnus"),
+                ("TURNUS__REDIS__SENTINEL_PASSWORD", "sentinel-secret"),
+                ("TURNUS__REDIS__PASSWORD", "redis-secret"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(s.redis.sentinel_password.expose(), "sentinel-secret");
+        for text in [s.printable(), format!("{s:?}")] {
+            assert!(!text.contains("-secret"), "{text}");
+        }
     }
 
     #[test]

@@ -3,14 +3,13 @@
 //! one multiplexed connection; and durability `replicated` (`WAIT`).
 //!
 //! With Sentinel, a resolver task asks the sentinels for the master's
-//! address every [`RESOLVE_EVERY`] and, when it moved (a failover), swaps in
-//! connections to the new master. A request in flight on the old master
-//! fails (503; the client retries with its `Idempotency-Key`), the next one
-//! goes to the new master. Polling covers both triggers of re-resolution:
-//! a lost connection and `READONLY` from a demoted master (Sentinel's answer
-//! has moved by then). Leadership stays correct across a promotion because
-//! epochs only go up (the lease script takes a floor, see
-//! [`super::memory`]).
+//! address (every `redis.sentinel_poll_ms`, and at once when a request met
+//! `READONLY` or a lost connection, see [`super::sentinel`]) and, when it
+//! moved (a failover), swaps in connections to the new master. A request in
+//! flight on the old master fails (503; the client retries with its
+//! `Idempotency-Key`), the next one goes to the new master. Leadership stays
+//! correct across a promotion because epochs only go up (the lease script
+//! takes a floor, see [`super::memory`]).
 //!
 //! Owns connections; knows nothing of keys or scripts.
 
@@ -20,13 +19,12 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::group_commit::GroupCommit;
 use super::memory::StoreMemory;
 use super::scripts::Scripts;
+use super::sentinel::{self, FailoverObserver, FailoverSignal, Watch, WatchedConn};
 use super::{StoreError, StoreResult};
 use crate::settings::{Durability, RedisSettings};
-
-/// How often the sentinels are asked where the master is.
-pub const RESOLVE_EVERY: Duration = Duration::from_millis(200);
 
 /// A handle on the group's Redis. Cheap to clone: every clone shares one
 /// multiplexed connection, so concurrent requests are pipelined on one
@@ -38,15 +36,19 @@ pub struct Store {
     link: Arc<RwLock<Arc<Link>>>,
     scripts: Arc<Scripts>,
     memory: StoreMemory,
+    /// With Sentinel: what this handle's failed requests ring to wake its
+    /// resolver.
+    watch: Option<Arc<Watch>>,
 }
 
 /// Where the group's Redis is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Target {
     Url,
     Sentinel {
         sentinels: Vec<String>,
         master_name: String,
+        observer: FailoverObserver,
     },
 }
 
@@ -58,25 +60,26 @@ struct Link {
     replicated: Option<Replicated>,
 }
 
-/// Durability `replicated`: ticket changes go over their own connections,
-/// each followed by `WAIT` on the same connection (WAIT covers the writes
-/// of the connection it is sent on, and blocks that connection meanwhile,
-/// so reads and other nodes' work keep the main connection to themselves).
+/// Durability `replicated`: ticket changes go over writer connections of
+/// their own, and concurrent changes on one share a `WAIT` (see
+/// [`super::group_commit`]); reads and other work keep the main connection,
+/// which a `WAIT` would block.
 struct Replicated {
-    writers: Vec<ConnectionManager>,
+    writers: Vec<Arc<GroupCommit>>,
     next: AtomicUsize,
-    min_replicas: u32,
-    timeout_ms: u64,
 }
 
-/// Connections for `replicated` ticket changes: enough that a few WAITs in
-/// flight do not queue the rest.
-const REPLICATED_WRITERS: usize = 8;
+/// Writer connections for `replicated` ticket changes: while one is blocked
+/// in its `WAIT`, changes go on over the others, and each `WAIT` confirms
+/// every change that got its reply on its connection before it.
+const REPLICATED_WRITERS: usize = 4;
 
 impl Link {
     /// Connects lazily: nothing is sent until the first command.
+    /// `redis.password` applies (only with Sentinel: the settings check
+    /// refuses it beside `redis.url`, whose password is in the URL).
     fn open(url: &str, settings: &RedisSettings) -> StoreResult<Link> {
-        let client = redis::Client::open(url).map_err(StoreError::Redis)?;
+        let client = sentinel::client(url, &settings.password, &settings.tls_ca_file)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(Duration::from_millis(settings.response_timeout_ms)))
             .set_connection_timeout(Some(Duration::from_millis(settings.connect_timeout_ms)))
@@ -94,14 +97,19 @@ impl Link {
                     settings.response_timeout_ms + settings.replication_timeout_ms,
                 )));
                 let writers = (0..REPLICATED_WRITERS)
-                    .map(|_| client.get_connection_manager_lazy(config.clone()))
-                    .collect::<Result<_, _>>()
+                    .map(|_| {
+                        let conn = client.get_connection_manager_lazy(config.clone())?;
+                        Ok(Arc::new(GroupCommit::new(
+                            conn,
+                            settings.min_replicas,
+                            settings.replication_timeout_ms,
+                        )))
+                    })
+                    .collect::<redis::RedisResult<_>>()
                     .map_err(StoreError::Redis)?;
                 Some(Replicated {
                     writers,
                     next: AtomicUsize::new(0),
-                    min_replicas: settings.min_replicas,
-                    timeout_ms: settings.replication_timeout_ms,
                 })
             }
         };
@@ -128,11 +136,16 @@ impl Store {
     }
 
     /// Finds the master through `settings.sentinels` (waiting up to the
-    /// connect timeout for one to answer) and follows it from then on.
-    pub async fn connect_sentinel(settings: &RedisSettings) -> StoreResult<Store> {
+    /// connect timeout for one to answer) and follows it from then on,
+    /// telling `observer` what it notices.
+    pub async fn connect_sentinel(
+        settings: &RedisSettings,
+        observer: FailoverObserver,
+    ) -> StoreResult<Store> {
         let target = Target::Sentinel {
             sentinels: settings.sentinels.clone(),
             master_name: settings.master_name.clone(),
+            observer,
         };
         let url = resolve(&target, settings).await.ok_or_else(|| {
             StoreError::Corrupt(format!(
@@ -152,7 +165,12 @@ impl Store {
     }
 
     fn new(target: Target, link: Link, settings: &RedisSettings, memory: StoreMemory) -> Store {
+        let watch = match &target {
+            Target::Url => None,
+            Target::Sentinel { observer, .. } => Some(Watch::new(observer.clone())),
+        };
         Store {
+            watch,
             target,
             settings: Arc::new(settings.clone()),
             link: Arc::new(RwLock::new(Arc::new(link))),
@@ -190,8 +208,8 @@ impl Store {
         self.link.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub(crate) fn conn(&self) -> ConnectionManager {
-        self.link().conn.clone()
+    pub(crate) fn conn(&self) -> WatchedConn {
+        WatchedConn::new(self.link().conn.clone(), self.watch.clone())
     }
 
     pub(crate) fn client(&self) -> redis::Client {
@@ -200,36 +218,38 @@ impl Store {
 
     /// The connection a ticket change goes over; pass it to
     /// [`Store::confirm`] after the change.
-    pub(crate) fn write_conn(&self) -> ConnectionManager {
+    pub(crate) fn write_conn(&self) -> WatchedConn {
         let link = self.link();
         match &link.replicated {
-            None => link.conn.clone(),
+            None => WatchedConn::new(link.conn.clone(), self.watch.clone()),
             Some(r) => {
                 let i = r.next.fetch_add(1, Ordering::Relaxed) % r.writers.len();
-                r.writers[i].clone()
+                let writer = r.writers[i].clone();
+                WatchedConn::new(writer.conn().clone(), self.watch.clone()).committing(writer)
             }
         }
     }
 
     /// Durability `replicated`: waits until `min_replicas` replicas have
-    /// every write made so far on `conn` (so the caller's change too), or
-    /// fails with [`StoreError::ReplicationTimeout`]. `async`: nothing.
-    pub(crate) async fn confirm(&self, conn: &mut ConnectionManager) -> StoreResult<()> {
-        let (min_replicas, timeout_ms) = match &self.link().replicated {
-            None => return Ok(()),
-            Some(r) => (r.min_replicas, r.timeout_ms),
+    /// every write made so far on `conn` (so the caller's change too), by a
+    /// `WAIT` sent after it on that connection (shared with the changes
+    /// that waited at the same time), or fails with
+    /// [`StoreError::ReplicationTimeout`]. `async`: nothing.
+    pub(crate) async fn confirm(&self, conn: &mut WatchedConn) -> StoreResult<()> {
+        let Some(commit) = conn.commit() else {
+            return Ok(());
         };
-        let acked: u32 = redis::cmd("WAIT")
-            .arg(min_replicas)
-            .arg(timeout_ms)
-            .query_async(conn)
-            .await?;
-        if acked >= min_replicas {
+        let acked = commit.confirm().await?;
+        let (wanted, timeout_ms) = (
+            self.settings.min_replicas,
+            self.settings.replication_timeout_ms,
+        );
+        if acked >= wanted {
             Ok(())
         } else {
             Err(StoreError::ReplicationTimeout {
                 acked,
-                wanted: min_replicas,
+                wanted,
                 timeout_ms,
             })
         }
@@ -243,9 +263,9 @@ impl Store {
     /// connections after a failover. It ends with the last clone of this
     /// handle.
     fn follow_sentinels(&self) {
-        if matches!(self.target, Target::Url) {
+        let Some(watch) = self.watch.clone() else {
             return;
-        }
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!(
                 "no runtime to follow the sentinels on; this connection will not follow a failover"
@@ -254,12 +274,13 @@ impl Store {
         };
         let slot: Weak<RwLock<Arc<Link>>> = Arc::downgrade(&self.link);
         let (target, settings) = (self.target.clone(), self.settings.clone());
+        let poll = Duration::from_millis(settings.sentinel_poll_ms);
         runtime.spawn(async move {
             loop {
-                tokio::time::sleep(RESOLVE_EVERY).await;
+                let woken_by = watch.next(poll).await;
                 let Some(slot) = slot.upgrade() else { return };
                 let Some(url) = resolve(&target, &settings).await else {
-                    continue; // no sentinel answered: keep what we have
+                    continue; // no majority answered: keep what we have
                 };
                 let current = slot.read().unwrap_or_else(|e| e.into_inner()).url.clone();
                 if url == current {
@@ -267,8 +288,9 @@ impl Store {
                 }
                 match Link::open(&url, &settings) {
                     Ok(link) => {
-                        tracing::warn!(from = %current, to = %url, "redis master moved (sentinel failover); reconnecting");
+                        tracing::warn!(from = %current, to = %url, ?woken_by, "redis master moved (sentinel failover); reconnecting");
                         *slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(link);
+                        watch.report(FailoverSignal::Moved(woken_by));
                     }
                     Err(e) => tracing::warn!(error = %e, %url, "cannot open the new master"),
                 }
@@ -277,60 +299,16 @@ impl Store {
     }
 }
 
-/// Asks every sentinel where the master is and returns the address a
-/// majority of the configured sentinels gives (`redis://host:port/`), or
-/// `None`. A majority, not the first answer: right after a failover a
-/// sentinel that has not heard of it yet still names the old master, which
-/// may be back (empty) by then; following it would split the group over two
-/// masters.
+/// The master a majority of the sentinels names, or `None` (also for a
+/// plain URL target).
 async fn resolve(target: &Target, settings: &RedisSettings) -> Option<String> {
     let Target::Sentinel {
         sentinels,
         master_name,
+        ..
     } = target
     else {
         return None;
     };
-    let limit = Duration::from_millis(settings.connect_timeout_ms);
-    let answers = futures::future::join_all(
-        sentinels
-            .iter()
-            .map(|sentinel| ask_sentinel(sentinel, master_name, limit)),
-    )
-    .await;
-    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for url in answers.into_iter().flatten() {
-        *counts.entry(url).or_default() += 1;
-    }
-    counts
-        .into_iter()
-        .find(|(_, n)| n * 2 > sentinels.len())
-        .map(|(url, _)| url)
-}
-
-async fn ask_sentinel(sentinel: &str, master_name: &str, limit: Duration) -> Option<String> {
-    let client = redis::Client::open(format!("redis://{sentinel}/")).ok()?;
-    let ask = async {
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("SENTINEL")
-            .arg("get-master-addr-by-name")
-            .arg(master_name)
-            .query_async::<Option<(String, u16)>>(&mut conn)
-            .await
-    };
-    match tokio::time::timeout(limit, ask).await {
-        Ok(Ok(Some((host, port)))) => Some(format!("redis://{host}:{port}/")),
-        Ok(Ok(None)) => {
-            tracing::debug!(%sentinel, "sentinel knows no such master");
-            None
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(%sentinel, error = %e, "sentinel did not answer");
-            None
-        }
-        Err(_) => {
-            tracing::debug!(%sentinel, "sentinel timed out");
-            None
-        }
-    }
+    sentinel::resolve(sentinels, master_name, settings).await
 }

@@ -11,12 +11,14 @@ pub mod config;
 pub mod connection;
 pub mod embedded;
 pub mod fenced;
+pub mod group_commit;
 pub mod keys;
 pub mod links;
 pub mod media;
 pub mod memory;
 pub mod mirror;
 pub mod scripts;
+pub mod sentinel;
 pub mod stats;
 pub mod stats_apply;
 pub mod tickets;
@@ -71,6 +73,10 @@ impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) {
             StoreError::Loading(e)
+        } else if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly) {
+            // The master was demoted (a failover): the resolver is looking
+            // for the new one; a retry shortly after succeeds.
+            StoreError::Unavailable(e)
         } else if e.is_io_error()
             || e.is_timeout()
             || e.is_connection_dropped()

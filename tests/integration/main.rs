@@ -24,6 +24,7 @@
 //!   under load, with `replicated` and `async` durability.
 //! - `store_loss`: a group's Redis restarted empty under load: noticed,
 //!   no number, id or epoch reused, fenced, adopted; a slave group by itself.
+//! - `tls`: the group's Redis over TLS (`rediss://`, `redis.tls_ca_file`).
 //! - `pages`: the web pages in a real headless Chromium (flows, recovery,
 //!   accessibility) and the (ignored) screenshots.
 //! - `slave`: a master group and a slave group: mirroring, a cut link,
@@ -50,3 +51,4 @@ mod slave;
 mod stats;
 mod store_loss;
 mod support;
+mod tls;

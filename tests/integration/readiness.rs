@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::api::assert_error;
 use crate::support::app::{spawn_app, spawn_app_behind_proxy, TestApp};
 use crate::support::sse::{issue_until_seen, open_events};
-use crate::support::{eventually, KIOSK};
+use crate::support::{eventually, ADMIN, KIOSK};
 
 /// Long enough for the node's Redis connection to notice and reconnect on a
 /// slow machine; the tests move on as soon as the condition holds.
@@ -85,12 +85,28 @@ async fn readiness_follows_redis_down_and_back_up() {
     assert_unavailable(&app).await;
 
     app.redis.restart().await;
+    // The restarted test Redis kept nothing (it has no persistence): within
+    // a heartbeat the node notices its store lost its data, and a master
+    // group takes no ticket writes until the administrator has set the
+    // branch up again and adopted the store.
+    eventually("/readyz to say store-lost", WITHIN, || async {
+        let answer = app.request(Method::GET, "/readyz", None, None).await;
+        let body: serde_json::Value = answer.json().await.ok()?;
+        (body["error"]["code"] == "store-lost").then_some(())
+    })
+    .await;
+    app.setup_branch("main", &[("cash", "C")], &[("c1", &[("cash", 1)])])
+        .await;
+    let adopted = app
+        .request(
+            Method::POST,
+            "/api/v1/cluster/store/adopt",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(adopted.status(), StatusCode::OK);
     wait_readyz(&app, StatusCode::OK).await;
-    // The restarted test Redis kept nothing (it has no persistence). On a
-    // master the group's Redis is the source of truth, so within a second
-    // the node follows it back to an empty configuration (and logs an
-    // error): the administrator sets the branch up again.
-    setup(&app).await;
     assert_serving_again(&app).await;
 }
 

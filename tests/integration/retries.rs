@@ -184,3 +184,47 @@ async fn racing_retries_through_both_nodes_give_exactly_one_ticket_per_key() {
     let api = cluster.nodes[0].api();
     assert_eq!(waiting(&api.queues(BRANCH).await, "loans"), KEYS as u64);
 }
+
+#[tokio::test]
+async fn call_by_number_with_a_repeated_key_calls_once_on_any_node() {
+    let cluster = two_nodes().await;
+    let (a, b) = (cluster.nodes[0].api(), cluster.nodes[1].api());
+    let first = a.issue(BRANCH, "loans").await;
+    let second = a.issue(BRANCH, "loans").await;
+    let call = format!("/api/v1/branches/{BRANCH}/counters/c1/call");
+    let by_number = Some(json!({"number": second.number}));
+
+    // The counter calls the second ticket by its number, and the answer is
+    // lost: the retry goes through the other node with the same key.
+    let (status, called) = post(a, &call, OPERATOR, by_number.clone(), "c1-number-1").await;
+    assert_eq!(status, StatusCode::OK, "{called}");
+    assert_eq!(called["id"], second.id.as_str());
+    for api in [b, a, b] {
+        let (status, again) = post(api, &call, OPERATOR, by_number.clone(), "c1-number-1").await;
+        assert_eq!(
+            (status, &again),
+            (StatusCode::OK, &called),
+            "a retry must return the first answer"
+        );
+    }
+    // Called once: the first ticket still waits, and the second was called
+    // by one event only; the counter's current ticket was not finished by a
+    // retry (a second run would have finished it as served).
+    assert_eq!(waiting(&a.queues(BRANCH).await, "loans"), 1);
+    assert_eq!(a.ticket(BRANCH, &first.id).await.status, "waiting");
+    assert_eq!(b.ticket(BRANCH, &second.id).await.status, "called");
+    let calls = cluster
+        .events
+        .of(BRANCH)
+        .iter()
+        .filter(|e| e["type"] == "ticket-called")
+        .count();
+    assert_eq!(calls, 1, "one ticket-called event, none for the retries");
+
+    // The same key with another number is refused and calls nothing.
+    let other = Some(json!({"number": first.number}));
+    let (status, body) = post(b, &call, OPERATOR, other, "c1-number-1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "idempotency-key-reused");
+    assert_eq!(a.ticket(BRANCH, &first.id).await.status, "waiting");
+}

@@ -1,5 +1,6 @@
 //! A group's Redis that comes back empty under load (DESIGN.md §4, issue
-//! 12): the nodes notice (`/readyz` 503 `store-lost` until adopted), ticket
+//! 12): the nodes notice (`/readyz` 503 `store-lost` until adopted; a
+//! master group's nodes refuse ticket and counter writes meanwhile), ticket
 //! numbers and ids continue above every one given that day, the leader
 //! epoch continues above the highest seen so a deposed leader's fenced write
 //! is refused, and a slave group recovers by itself.
@@ -12,10 +13,11 @@ use reqwest::StatusCode;
 use crate::slave::topology::{
     setup_branch as setup_north, Links, Topology, BRANCH as NORTH_BRANCH,
 };
-use crate::support::api::{metric_value, ApiClient, Ticket};
+use crate::support::api::{assert_error, metric_value, ApiClient, Ticket};
 use crate::support::cluster::{wait_config, Cluster, Timing};
 use crate::support::eventually;
 use crate::support::load::Load;
+use crate::support::{KIOSK, OPERATOR};
 
 const BRANCH: &str = "main";
 const WITHIN: Duration = Duration::from_secs(30);
@@ -94,11 +96,12 @@ async fn a_master_group_store_restarted_empty_reuses_no_number_epoch_or_id() {
         "logged"
     );
 
-    // The operator restores the configuration; issuing goes on, above the
-    // numbers and ids given before the loss.
+    // The operator restores the configuration (administration is allowed);
+    // ticket and counter writes are not, on any node, until the store is
+    // adopted.
     let version = setup(survivor.clone()).await;
     wait_config(&survivor, BRANCH, version).await;
-    load.wait_more(40, "tickets after the loss").await;
+    assert_refused_while_lost(&survivor).await;
     // A new leader, with an epoch above the paused one's (the helper asserts).
     let (new_lease, _) = cluster
         .wait_new_leader(&lease, WITHIN, Duration::from_millis(20))
@@ -125,22 +128,63 @@ async fn a_master_group_store_restarted_empty_reuses_no_number_epoch_or_id() {
         "a deposed leader's fenced write was accepted"
     );
     wait_readyz(&apis[leader], "store-lost").await;
-
-    let tickets = load.finish().await;
-    assert_unique(&tickets);
-
-    // Until an operator adopts the store, it stays lost; then all is ready.
-    let adopted = survivor
-        .request(
-            reqwest::Method::POST,
-            "/api/v1/cluster/store/adopt",
-            Some(crate::support::ADMIN),
-            None,
-        )
-        .await;
-    assert_eq!(adopted.status(), StatusCode::OK);
+    assert_refused_while_lost(&apis[leader]).await;
+    // Until an operator adopts the store, it stays lost; then all is ready
+    // and issuing goes on, above the numbers and ids given before the loss.
+    // The README's command: `turnus store adopt`, which calls the endpoint.
+    let refused = store_adopt(&survivor.url(""), "not-a-token").await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401 Unauthorized unauthorized"),
+        "{refused:?}"
+    );
+    wait_readyz(&survivor, "store-lost").await;
+    let adopted = store_adopt(&survivor.url(""), crate::support::ADMIN).await;
+    assert!(adopted.status.success(), "turnus store adopt: {adopted:?}");
+    assert!(
+        String::from_utf8_lossy(&adopted.stdout).contains("adopted"),
+        "{adopted:?}"
+    );
     for api in &apis {
         wait_readyz(api, "ok").await;
+    }
+    load.wait_more(40, "tickets after the adoption").await;
+    let tickets = load.finish().await;
+    assert_unique(&tickets);
+}
+
+/// Runs `turnus store adopt --url <node>` with `token` as the admin token
+/// in the environment, as an operator would.
+async fn store_adopt(node: &str, token: &str) -> std::process::Output {
+    let (node, token) = (node.to_owned(), token.to_owned());
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_turnus"))
+            .args(["store", "adopt", "--url", &node])
+            .env("TURNUS__AUTH__ADMIN_TOKENS", token)
+            .output()
+            .expect("run turnus store adopt")
+    })
+    .await
+    .expect("the command's thread")
+}
+
+/// A master group's node with its store marked lost refuses ticket and
+/// counter writes: 503 `store-lost`.
+async fn assert_refused_while_lost(api: &ApiClient) {
+    let tickets = format!("/api/v1/branches/{BRANCH}/tickets");
+    let call = format!("/api/v1/branches/{BRANCH}/counters/c1/call");
+    for (path, token, body) in [
+        (
+            &tickets,
+            KIOSK,
+            Some(serde_json::json!({"service": "cash"})),
+        ),
+        (&call, OPERATOR, None),
+    ] {
+        let response = api
+            .request(reqwest::Method::POST, path, Some(token), body)
+            .await;
+        assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "store-lost").await;
     }
 }
 

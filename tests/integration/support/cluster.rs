@@ -142,6 +142,40 @@ impl RedisProbe {
             .unwrap_or_default()
     }
 
+    /// How many times this server ran `command` (`INFO commandstats`).
+    pub fn command_calls(&mut self, command: &str) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.conn)
+            .unwrap_or_default();
+        let prefix = format!("cmdstat_{}:calls=", command.to_lowercase());
+        info.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Makes this server require `password` from now on (`requirepass`);
+    /// this probe's own connection stays authenticated.
+    pub fn require_password(&mut self, password: &str) {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg(password)
+            .query(&mut self.conn)
+            .expect("CONFIG SET requirepass");
+    }
+
+    /// Makes this server a replica of the one on `port` (`REPLICAOF`).
+    pub fn replicate_from(&mut self, port: u16) {
+        let _: () = redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(port)
+            .query(&mut self.conn)
+            .expect("REPLICAOF");
+    }
+
     /// Waits until this server, a replica, has a live link to its master
     /// (its initial sync is done).
     pub async fn wait_linked(&mut self) {

@@ -13,6 +13,7 @@ pub mod redis;
 pub mod scripts;
 pub mod sentinel;
 pub mod sse;
+pub mod tls;
 
 use std::future::Future;
 use std::net::TcpListener;

@@ -39,7 +39,9 @@ impl RedisServer {
         ])
     }
 
-    fn start_with(extra: Vec<String>) -> RedisServer {
+    /// Starts a server with more `redis-server` arguments (a TLS port, say)
+    /// and waits until its plain port answers PING.
+    pub fn start_with(extra: Vec<String>) -> RedisServer {
         let mut last_log = String::new();
         // A port found free can be taken before redis binds it; try again.
         for _ in 0..5 {

@@ -10,6 +10,7 @@ use tempfile::TempDir;
 
 use super::free_port;
 use super::redis::ping;
+use super::tls::TestCertificates;
 
 /// The master name the sentinels monitor.
 pub const MASTER_NAME: &str = "turnus-test";
@@ -18,12 +19,31 @@ pub struct Sentinels {
     children: Vec<Child>,
     ports: Vec<u16>,
     dir: TempDir,
+    /// The sentinels' `requirepass` and the master's, when set.
+    password: Option<String>,
+    /// With TLS: the port each sentinel speaks TLS on (beside its plain
+    /// one, which the harness uses).
+    tls_ports: Vec<u16>,
 }
 
 impl Sentinels {
     /// Starts three sentinels monitoring the master on `master_port`
     /// (quorum 2) and waits until each answers.
     pub async fn start(master_port: u16, down_after_ms: u64) -> Sentinels {
+        Sentinels::start_with(master_port, down_after_ms, None, None).await
+    }
+
+    /// Like [`Sentinels::start`], with `password` as the sentinels'
+    /// `requirepass` (and between sentinels) and as the master's password;
+    /// with `tls`, each sentinel also has a TLS port and speaks TLS to the
+    /// master (then `master_port` is the master's TLS port) and to the
+    /// other sentinels.
+    pub async fn start_with(
+        master_port: u16,
+        down_after_ms: u64,
+        password: Option<&str>,
+        tls: Option<&TestCertificates>,
+    ) -> Sentinels {
         let dir = tempfile::Builder::new()
             .prefix("turnus-test-sentinel-")
             .tempdir()
@@ -32,9 +52,31 @@ impl Sentinels {
             children: Vec::new(),
             ports: Vec::new(),
             dir,
+            password: password.map(str::to_owned),
+            tls_ports: Vec::new(),
         };
+        let auth = password.map_or(String::new(), |pw| {
+            format!(
+                "requirepass {pw}\nsentinel sentinel-pass {pw}\nsentinel auth-pass {MASTER_NAME} {pw}\n"
+            )
+        });
         for i in 0..3 {
             let port = free_port();
+            let tls_config = match tls {
+                None => String::new(),
+                Some(certs) => {
+                    let tls_port = free_port();
+                    sentinels.tls_ports.push(tls_port);
+                    let file = |name: &str| certs.path(name).display().to_string();
+                    format!(
+                        "tls-port {tls_port}\ntls-cert-file {}\ntls-key-file {}\n\
+                         tls-ca-cert-file {}\ntls-auth-clients no\ntls-replication yes\n",
+                        file("server.crt"),
+                        file("server.key"),
+                        file("ca.crt"),
+                    )
+                }
+            };
             let config = sentinels.dir.path().join(format!("sentinel-{i}.conf"));
             let log = sentinels.dir.path().join(format!("sentinel-{i}.log"));
             std::fs::write(
@@ -45,7 +87,7 @@ impl Sentinels {
                      sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
                      sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}\n\
                      sentinel failover-timeout {MASTER_NAME} 10000\n\
-                     sentinel parallel-syncs {MASTER_NAME} 1\n",
+                     sentinel parallel-syncs {MASTER_NAME} 1\n{auth}{tls_config}",
                     log = log.display(),
                     dir = sentinels.dir.path().display(),
                 ),
@@ -61,9 +103,16 @@ impl Sentinels {
             sentinels.children.push(child);
             sentinels.ports.push(port);
         }
+        // A sentinel with requirepass answers PING with -NOAUTH; asking it
+        // with the password is the readiness check then.
         for &port in &sentinels.ports {
+            let password = sentinels.password.clone();
             super::eventually("a sentinel to answer", Duration::from_secs(20), || {
-                std::future::ready(ping(port).then_some(()))
+                let up = match &password {
+                    None => ping(port),
+                    Some(_) => Self::connect(port, password.as_deref()).is_some(),
+                };
+                std::future::ready(up.then_some(()))
             })
             .await;
         }
@@ -77,17 +126,26 @@ impl Sentinels {
             super::eventually(
                 "the sentinels to know each other and the replica",
                 Duration::from_secs(30),
-                || std::future::ready(Self::settled(port, replicas).then_some(())),
+                || {
+                    let settled = Self::settled(port, self.password.as_deref(), replicas);
+                    std::future::ready(settled.then_some(()))
+                },
             )
             .await;
         }
     }
 
-    fn settled(port: u16, replicas: usize) -> bool {
-        let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-            return false;
-        };
-        let Ok(mut conn) = client.get_connection() else {
+    /// A connection to the sentinel on `port` that answers PING.
+    fn connect(port: u16, password: Option<&str>) -> Option<redis::Connection> {
+        let auth = password.map_or(String::new(), |pw| format!(":{pw}@"));
+        let client = redis::Client::open(format!("redis://{auth}127.0.0.1:{port}/")).ok()?;
+        let mut conn = client.get_connection().ok()?;
+        redis::cmd("PING").query::<String>(&mut conn).ok()?;
+        Some(conn)
+    }
+
+    fn settled(port: u16, password: Option<&str>, replicas: usize) -> bool {
+        let Some(mut conn) = Self::connect(port, password) else {
             return false;
         };
         let Ok(flat): Result<Vec<String>, _> = redis::cmd("SENTINEL")
@@ -108,7 +166,12 @@ impl Sentinels {
 
     /// `host:port,host:port,…` for `TURNUS__REDIS__SENTINELS`.
     pub fn addresses(&self) -> String {
-        self.ports
+        let ports = if self.tls_ports.is_empty() {
+            &self.ports
+        } else {
+            &self.tls_ports
+        };
+        ports
             .iter()
             .map(|p| format!("127.0.0.1:{p}"))
             .collect::<Vec<_>>()
@@ -117,14 +180,26 @@ impl Sentinels {
 
     /// The master's port as the first sentinel sees it now.
     pub fn master_port(&self) -> Option<u16> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.ports[0])).ok()?;
-        let mut conn = client.get_connection().ok()?;
+        let mut conn = Self::connect(self.ports[0], self.password.as_deref())?;
         let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
             .arg("get-master-addr-by-name")
             .arg(MASTER_NAME)
             .query(&mut conn)
             .ok()?;
         addr.map(|(_, port)| port)
+    }
+
+    /// Asks the first sentinel for a failover now (`SENTINEL FAILOVER`): it
+    /// promotes a replica and turns the old master, still running, into a
+    /// replica of it.
+    pub fn failover(&self) {
+        let mut conn =
+            Self::connect(self.ports[0], self.password.as_deref()).expect("connect to a sentinel");
+        let _: () = redis::cmd("SENTINEL")
+            .arg("failover")
+            .arg(MASTER_NAME)
+            .query(&mut conn)
+            .expect("SENTINEL FAILOVER");
     }
 
     /// The sentinels' logs (printed when a test fails).
