@@ -13,10 +13,17 @@
 #   scripts/bench-issue.sh [--connections 32] [--duration 10] [--threads 1]
 #                          [--warmup 3] [--workers 0] [--min-tickets 100000]
 #                          [--redis-requests auto] [--skip-build] [--strict]
+#                          [--profile SECONDS]
 #
 # Goals (2-core machine, wrk + node + Redis on the same host):
 #   HTTP rate >= 0.30 x redis-benchmark rate; p99 < 10 ms at 32 connections;
 #   node VmRSS < 32 MB after 100,000 tickets.
+# --profile N adds a last wrk pass of N seconds with Redis's SLOWLOG recording
+# every command, and prints per script (by name) and per command: calls per
+# ticket, average and largest time in Redis (needs jq). Recording costs Redis
+# time, so that pass's rate is not a figure; the measured passes are unchanged.
+# PROFILE_KEEP=FILE also keeps that SLOWLOG as JSON. TURNUS_BIN=PATH runs that
+# binary instead of the release build (with --skip-build: compare two builds).
 # Exit status: 0 when the run was valid (every response 2xx, no socket
 # errors), 1 when it was not or something failed; with --strict, 3 when the
 # run was valid but a goal was missed.
@@ -31,6 +38,7 @@ MIN_TICKETS=100000
 REDIS_REQUESTS=auto
 SKIP_BUILD=0
 STRICT=0
+PROFILE=0
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -45,11 +53,12 @@ while [[ $# -gt 0 ]]; do
     --redis-requests) REDIS_REQUESTS="$2"; shift 2 ;;
     --skip-build) SKIP_BUILD=1; shift ;;
     --strict) STRICT=1; shift ;;
+    --profile) PROFILE="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $1 (try --help)" >&2; exit 1 ;;
   esac
 done
-for n in CONNECTIONS DURATION THREADS WARMUP WORKERS MIN_TICKETS; do
+for n in CONNECTIONS DURATION THREADS WARMUP WORKERS MIN_TICKETS PROFILE; do
   [[ "${!n}" =~ ^[0-9]+$ ]] || { echo "--${n,,} must be a whole number" >&2; exit 1; }
 done
 [[ "$REDIS_REQUESTS" == auto || "$REDIS_REQUESTS" =~ ^[0-9]+$ ]] \
@@ -67,6 +76,7 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null; } || missing+=(redis-tools)
 command -v curl >/dev/null || missing+=(curl)
+(( PROFILE == 0 )) || command -v jq >/dev/null || missing+=(jq)
 if [[ ${#missing[@]} -gt 0 ]]; then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing: ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
@@ -84,7 +94,7 @@ if [[ -z "$TARGET_DIR" ]]; then
   TARGET_DIR="${CARGO_TARGET_DIR:-target}"
   [[ "$TARGET_DIR" = /* ]] || TARGET_DIR="$REPO/$TARGET_DIR"
 fi
-BIN="$TARGET_DIR/release/turnus"
+BIN="${TURNUS_BIN:-$TARGET_DIR/release/turnus}"
 if [[ $SKIP_BUILD -eq 0 ]]; then
   log "cargo build --release (target dir $TARGET_DIR)"
   cargo build --release --quiet --bin turnus
@@ -297,12 +307,61 @@ if [[ "$REDIS_REQUESTS" == auto ]]; then
 fi
 log "measured: redis-benchmark -c $CONNECTIONS -n $REDIS_REQUESTS EVALSHA <issue sha> 1 'turnus:b:{bench}:' '' issue s1 A 1 999999 0 -1 0 0"
 before="$(issued)"
-redis_cpu0="$(cpu_ticks "$REDIS_PID")"
+redis_cpu0="$(cpu_ticks "$REDIS_PID")" node_cpu0="$(cpu_ticks "$NODE_PID")"
 rb_run "$REDIS_REQUESTS"
 RB_REDIS_US_PER_REQ="$(us_per $(( $(cpu_ticks "$REDIS_PID") - redis_cpu0 )) "$REDIS_REQUESTS")"
+# The node's only work during that pass is in the background: its statistics
+# aggregator applying those tickets' events, and its event hub receiving
+# their PUBLISH. Wait until the aggregator has applied them (or stopped
+# moving: aggregator idle), and count the node's CPU until then.
+applied() { local n; n="$("${RCLI[@]}" HGET 'turnus:b:{bench}:stats-meta' applied)"; echo "${n:-0}"; }
+last=-1 still=0
+while (( $(applied) < $(issued) && still < 20 )); do
+  now="$(applied)"
+  if [[ "$now" == "$last" ]]; then still=$(( still + 1 )); else still=0 last="$now"; fi
+  sleep 0.1
+done
+AGG_NODE_US_PER_REQ="$(us_per $(( $(cpu_ticks "$NODE_PID") - node_cpu0 )) "$REDIS_REQUESTS")"
 # redis-benchmark counts error replies as requests: make sure each one issued.
 (( $(issued) - before == REDIS_REQUESTS )) \
   || { echo "redis-benchmark issued $(( $(issued) - before )) of $REDIS_REQUESTS tickets" >&2; exit 1; }
+
+# --- profile: where Redis spends its time while tickets are issued ------------
+if (( PROFILE > 0 )); then
+  log "profile: wrk -d${PROFILE}s with SLOWLOG recording every command"
+  "${RCLI[@]}" CONFIG SET slowlog-max-len 2000000 >/dev/null
+  "${RCLI[@]}" CONFIG SET slowlog-log-slower-than 0 >/dev/null
+  "${RCLI[@]}" SLOWLOG RESET >/dev/null
+  before="$(issued)"
+  run_wrk "$PROFILE" profile
+  "${RCLI[@]}" CONFIG SET slowlog-log-slower-than -1 >/dev/null
+  PROFILE_TICKETS=$(( $(issued) - before ))
+  # sha -> script name, for every script the node may run.
+  : >"$WORK/shas"
+  for name in issue call finish stats_apply outbox_trim heartbeat lease_renew \
+    fence_probe cluster_state upstream_status close_day; do
+    src="$("$BIN" script "$name" 2>/dev/null)" || continue
+    # (the node's text ends with the newline that $(…) strips)
+    echo "$("${RCLI[@]}" SCRIPT LOAD "$src"$'\n') $name" >>"$WORK/shas"
+  done
+  "${RCLI[@]}" -2 --json SLOWLOG GET -1 \
+    | jq -r '.[] | select((.[3][0] | ascii_downcase) != "slowlog") | "\(.[3][0] | ascii_downcase) \(.[3][1] // "-") \(.[2]) \(.[3] | length)"' \
+    >"$WORK/slowlog"
+  [[ -n "${PROFILE_KEEP:-}" ]] && "${RCLI[@]}" -2 --json SLOWLOG GET -1 >"$PROFILE_KEEP"
+  PROFILE_TABLE="$(awk -v tickets="$PROFILE_TICKETS" '
+    NR == FNR { name[$1] = $2; next }
+    {
+      k = ($1 == "evalsha" && ($2 in name)) ? "script " name[$2] : $1
+      n[k]++; sum[k] += $3; if ($3 > max[k]) max[k] = $3; total += $3
+    }
+    END {
+      printf "  %-24s %12s %10s %10s %12s\n", "Redis command", "calls/ticket", "avg us", "max us", "us/ticket"
+      for (k in n)
+        printf "  %-24s %12.4f %10.1f %10d %12.2f\n", k, n[k] / tickets, sum[k] / n[k], max[k], sum[k] / tickets | "sort -k5 -g -r"
+      close("sort -k5 -g -r")
+      printf "  %-24s %12s %10s %10s %12.2f\n", "all (" tickets " tickets)", "", "", "", total / tickets
+    }' "$WORK/shas" "$WORK/slowlog")"
+fi
 
 # --- report -------------------------------------------------------------------
 RATIO="$(awk -v h="$HTTP_RPS" -v r="$RB_RPS" 'BEGIN { printf "%.2f", h / r }')"
@@ -325,7 +384,7 @@ turnus ticket issuing benchmark   $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores
   non-2xx / socket errors    $(printf '%10s' "$HTTP_NON2XX / $HTTP_SOCKERR")         (all passes: $TOTAL_BAD of $TOTAL_REQUESTS)
   redis-benchmark EVALSHA    $(printf '%10s' "$RB_RPS") req/s   (-c $CONNECTIONS -n $REDIS_REQUESTS; p50 $RB_P50 ms, p99 $RB_P99 ms)
   CPU per ticket, HTTP run   $(printf '%10s' "$NODE_US_PER_REQ") us node, $REDIS_US_PER_REQ us redis
-  CPU per ticket, redis-b.   $(printf '%10s' "$RB_REDIS_US_PER_REQ") us redis
+  CPU per ticket, redis-b.   $(printf '%10s' "$RB_REDIS_US_PER_REQ") us redis (with the aggregator's share), $AGG_NODE_US_PER_REQ us node (aggregator + event hub)
   ratio HTTP / redis         $(printf '%10s' "$RATIO")
   node VmRSS                 $(printf '%10s' "$(( NODE_RSS_KB / 1024 ))") MB      (peak VmHWM $(( NODE_HWM_KB / 1024 )) MB, after $HTTP_TICKETS tickets over HTTP)
   ------------------------------------------------------------------
@@ -333,6 +392,10 @@ turnus ticket issuing benchmark   $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores
   goal p99 < 10 ms                      $G_P99
   goal VmRSS < 32 MB after 100k tickets $G_RSS
 EOF
+if (( PROFILE > 0 )); then
+  printf '\n  profile pass (%s s, SLOWLOG on: its rate is not a figure), time inside Redis per command\n  (commands a script runs are listed on their own too; their time is part of the script'"'"'s)\n%s\n' \
+    "$PROFILE" "$PROFILE_TABLE"
+fi
 
 if (( VALID == 0 )); then
   echo "INVALID RUN: $TOTAL_BAD requests got a non-2xx answer or a socket error" >&2

@@ -108,7 +108,6 @@ impl Application {
         let settings = Arc::new(settings);
         let node = NodeContext {
             settings: settings.clone(),
-            redis_url: redis_url.clone(),
             store: store.clone(),
             group,
             node_id: settings.node_id(),

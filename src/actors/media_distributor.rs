@@ -82,7 +82,12 @@ impl MediaDistributor {
         if node.is_master() {
             return MediaDistributor::master(node.media.clone(), &settings.media);
         }
-        let store = Store::connect(&node.redis_url, &settings.redis)
+        // Its own connection, like the leader's: one that follows the
+        // sentinels and shares the node's memory of the store (a plain
+        // connection to the address at start missed every Redis failover).
+        let store = node
+            .store
+            .own_connection()
             .expect("the URL was accepted by the main connection");
         let upstream = &settings.upstream;
         MediaDistributor::slave(MirrorContext {

@@ -29,8 +29,6 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct NodeContext {
     pub settings: Arc<Settings>,
-    /// The group's Redis (the embedded one's URL when embedded).
-    pub redis_url: String,
     pub store: Store,
     pub group: Id,
     pub node_id: String,

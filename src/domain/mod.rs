@@ -19,6 +19,7 @@ pub mod matrix;
 pub mod media;
 pub mod request;
 pub mod stats;
+pub mod stats_fold;
 pub mod stats_report;
 pub mod ticket;
 

@@ -36,6 +36,7 @@ use utoipa::ToSchema;
 
 use super::counter_idle::idle_by_day;
 use super::kpi::bucket_of;
+pub use super::stats_fold::Folded;
 use super::ticket::{business_day, utc_offset_s, EventKind};
 use super::{Branch, TicketEvent};
 

@@ -406,4 +406,28 @@ proptest! {
         let ended = events.iter().filter(|e| matches!(e.kind, EventKind::TicketServed | EventKind::TicketTransferred)).count() as i64;
         prop_assert_eq!(total.service_n, ended);
     }
+
+    /// Folding any run of events' ops (as the store sends a batch) ends in
+    /// the same rollups as applying every event's ops in turn.
+    #[test]
+    fn folded_batches_end_where_the_events_do(
+        steps in proptest::collection::vec(step(), 0..160),
+        cuts in proptest::collection::vec(1usize..40, 1..8),
+    ) {
+        let b = branch("Europe/Lisbon");
+        let (events, _, _) = simulate(&steps);
+        let one_by_one = apply_all(&b, &events);
+        let mut folded = Rollups::default();
+        let mut rest = events.as_slice();
+        let mut sizes = cuts.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*sizes.next().expect("cycle")).min(rest.len());
+            let mut batch = Folded::default();
+            rest[..n].iter().for_each(|e| batch.add(&event_ops(&b, e)));
+            prop_assert!(batch.len() <= rest[..n].iter().map(|e| event_ops(&b, e).len()).sum::<usize>());
+            folded.apply(batch.ops());
+            rest = &rest[n..];
+        }
+        prop_assert_eq!(folded, one_by_one);
+    }
 }

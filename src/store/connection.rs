@@ -239,7 +239,11 @@ impl Store {
         let Some(commit) = conn.commit() else {
             return Ok(());
         };
-        let acked = commit.confirm().await?;
+        let acked = match conn.client_id() {
+            Some(id) => commit.confirm(id).await?,
+            // No id for the change's connection: nothing can vouch for it.
+            None => 0,
+        };
         let (wanted, timeout_ms) = (
             self.settings.min_replicas,
             self.settings.replication_timeout_ms,

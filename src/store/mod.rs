@@ -20,6 +20,7 @@ pub mod mirror;
 pub mod scripts;
 pub mod sentinel;
 pub mod stats;
+pub mod stats_apply;
 pub mod tickets;
 
 use redis::Value;

@@ -118,12 +118,11 @@ const MIRROR_APPLY: ScriptDef = script!("mirror_apply", Group, Fenced);
 const UPSTREAM_STATUS: ScriptDef = script!("upstream_status", Group, Fenced);
 const MEDIA_SWAP: ScriptDef = script!("media_swap", Group, Fenced);
 const STORE_IDENTITY: ScriptDef = script!("store_identity", Group, Open);
-const OUTBOX_READ: ScriptDef = script!("outbox_read", Branch, Open);
 const STATS_APPLY: ScriptDef = script!("stats_apply", Branch, Open);
 const OUTBOX_TRIM: ScriptDef = script!("outbox_trim", Branch, Fenced);
 
 /// Every script, for lookup by name.
-const ALL: [&ScriptDef; 27] = [
+const ALL: [&ScriptDef; 26] = [
     &ISSUE,
     &CALL,
     &CALL_NUMBER,
@@ -148,7 +147,6 @@ const ALL: [&ScriptDef; 27] = [
     &UPSTREAM_STATUS,
     &MEDIA_SWAP,
     &STORE_IDENTITY,
-    &OUTBOX_READ,
     &STATS_APPLY,
     &OUTBOX_TRIM,
 ];
@@ -244,7 +242,6 @@ pub(crate) struct Scripts {
     pub upstream_status: Script,
     pub media_swap: Script,
     pub store_identity: Script,
-    pub outbox_read: Script,
     pub stats_apply: Script,
     pub outbox_trim: Script,
 }
@@ -276,7 +273,6 @@ impl Scripts {
             upstream_status: UPSTREAM_STATUS.script(),
             media_swap: MEDIA_SWAP.script(),
             store_identity: STORE_IDENTITY.script(),
-            outbox_read: OUTBOX_READ.script(),
             stats_apply: STATS_APPLY.script(),
             outbox_trim: OUTBOX_TRIM.script(),
         }

@@ -139,6 +139,10 @@ pub(crate) struct WatchedConn {
     watch: Option<Arc<Watch>>,
     /// Durability `replicated`: the group commit of this writer connection.
     commit: Option<Arc<GroupCommit>>,
+    /// Durability `replicated`: the Redis client id (`CLIENT ID`) of the
+    /// connection the last command went over, asked in the same pipeline,
+    /// so a `WAIT` is only trusted when it ran on that very connection.
+    client_id: Option<i64>,
 }
 
 impl WatchedConn {
@@ -147,6 +151,7 @@ impl WatchedConn {
             inner,
             watch,
             commit: None,
+            client_id: None,
         }
     }
 
@@ -158,6 +163,32 @@ impl WatchedConn {
 
     pub(crate) fn commit(&self) -> Option<&Arc<GroupCommit>> {
         self.commit.as_ref()
+    }
+
+    /// The client id of the connection the last command went over (writer
+    /// connections only).
+    pub(crate) fn client_id(&self) -> Option<i64> {
+        self.client_id
+    }
+
+    /// A writer connection sends `CLIENT ID` in the same pipeline as each
+    /// command: both run on one connection or fail together, so the id
+    /// names the connection the change was made on. A transparent
+    /// reconnect between the change and its `WAIT` would otherwise let a
+    /// `WAIT` on the new connection, which covers none of the old one's
+    /// writes, confirm a change no replica has.
+    async fn identified(&mut self, cmd: &Cmd) -> Result<Value, RedisError> {
+        self.client_id = None;
+        let mut pipeline = redis::pipe();
+        pipeline.add_command(cmd.clone()).cmd("CLIENT").arg("ID");
+        let mut values = self.inner.req_packed_commands(&pipeline, 0, 2).await?;
+        if let (Some(Value::Int(id)), 2) = (values.last(), values.len()) {
+            self.client_id = Some(*id);
+        }
+        values.truncate(1);
+        values.pop().ok_or_else(|| {
+            RedisError::from((redis::ErrorKind::Io, "no reply to a pipelined command"))
+        })
     }
 
     fn seen(&self, result: Result<Value, RedisError>) -> Result<Value, RedisError> {
@@ -184,7 +215,11 @@ impl WatchedConn {
 impl ConnectionLike for WatchedConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let result = self.inner.req_packed_command(cmd).await;
+            let result = if self.commit.is_some() {
+                self.identified(cmd).await
+            } else {
+                self.inner.req_packed_command(cmd).await
+            };
             self.seen(result)
         })
     }

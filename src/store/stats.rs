@@ -1,14 +1,15 @@
 //! Statistics in Redis: reading a branch's outbox with its source identity,
-//! applying batches of events to the rollups exactly once against a
-//! per-source watermark (`lua/stats_apply.lua`), trimming the outbox below
-//! what every consumer has (fenced), and reading rollups back.
+//! trimming the outbox below what every consumer has (fenced), and reading
+//! rollups back. Applying batches exactly once against a per-source
+//! watermark is `stats_apply.rs`; the types both share are here.
 //!
 //! What an event adds is decided by `domain::stats::event_ops`; this module
-//! only ships those ops to the script. It never decides a figure.
+//! never decides a figure.
 
 use std::collections::HashMap;
 
-use super::{keys, pairs, strings, Store, StoreError, StoreResult};
+pub use super::stats_apply::{apply_argv, APPLY_MAX_OPS};
+use super::{keys, pairs, Store, StoreError, StoreResult};
 use crate::domain::stats::{total_field, Op, RollupKey, StreamId, TOTAL_METRICS};
 use crate::domain::{Id, TicketEvent};
 
@@ -125,58 +126,6 @@ pub struct BranchLive {
     pub outbox_oldest_ms: Option<i64>,
 }
 
-fn op_args(op: &Op) -> [String; 4] {
-    let suffix = |k: &RollupKey| keys::rollup_suffix(k);
-    match op {
-        Op::Incr { key, field, by } => ["I".into(), suffix(key), field.clone(), by.to_string()],
-        Op::Max { key, field, value } => {
-            ["M".into(), suffix(key), field.clone(), value.to_string()]
-        }
-        Op::ZAdd { key, member, score } => {
-            ["Z".into(), suffix(key), member.clone(), score.to_string()]
-        }
-        Op::ZRem { key, member } => ["R".into(), suffix(key), member.clone(), String::new()],
-        Op::HSet { key, field, value } => ["S".into(), suffix(key), field.clone(), value.clone()],
-        Op::HDel { key, field } => ["D".into(), suffix(key), field.clone(), String::new()],
-    }
-}
-
-/// The apply script's ARGV for a batch (public for the benchmark, which
-/// runs the same script with `redis-benchmark`).
-pub fn apply_argv(
-    sender: Sender<'_>,
-    source: &str,
-    through_ms: i64,
-    events: &[EventOps],
-) -> Vec<String> {
-    let (group, epoch, after, lost) = match sender {
-        Sender::Local { group } => (group, 0, None, 0),
-        Sender::Peer {
-            group,
-            epoch,
-            after,
-            lost,
-        } => (group, epoch.max(1), after, lost),
-    };
-    let mut argv = vec![
-        epoch.to_string(),
-        group.to_string(),
-        source.to_owned(),
-        through_ms.to_string(),
-        ROLLUP_TTL_S.to_string(),
-        after.map(|a| a.to_string()).unwrap_or_default(),
-        lost.to_string(),
-    ];
-    for event in events {
-        argv.push(event.id.to_string());
-        argv.push(event.ops.len().to_string());
-        for op in &event.ops {
-            argv.extend(op_args(op));
-        }
-    }
-    argv
-}
-
 /// Entries as `XRANGE` returns them.
 type OutboxEntries = Vec<(String, Vec<String>)>;
 
@@ -217,27 +166,57 @@ impl Store {
         after: Option<StreamId>,
         count: usize,
     ) -> StoreResult<OutboxRead> {
-        let mut conn = self.conn();
         let fresh_source: String = (0..16).map(|_| fastrand::alphanumeric()).collect();
-        let reply = strings(
-            self.scripts()
-                .outbox_read
-                .key(keys::branch_prefix(branch))
-                .arg(after.map_or_else(|| "-".to_owned(), |id| id.to_string()))
-                .arg(count)
-                .arg(fresh_source)
-                .invoke_async(&mut conn)
-                .await?,
-        )?;
-        let [read_ms, source, trimmed, trimmed_count, rest @ ..] = reply.as_slice() else {
-            return Err(StoreError::Corrupt("outbox_read reply too short".into()));
+        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+        let source_key = keys::branch_outbox_source(branch);
+        // One transaction: the source identity (created when missing: a
+        // store that lost its history gets a new one, so its new events are
+        // never mistaken for ones already counted), the time, what was
+        // trimmed away (so a reader knows which events it can no longer
+        // give), the events.
+        type Trimmed = (Option<String>, Option<String>, Option<u64>);
+        let (source, (secs, micros), trimmed, entries): (
+            String,
+            (i64, i64),
+            Trimmed,
+            OutboxEntries,
+        ) = redis::pipe()
+            .atomic()
+            .cmd("SETNX")
+            .arg(&source_key)
+            .arg(fresh_source)
+            .ignore()
+            .cmd("GET")
+            .arg(&source_key)
+            .cmd("TIME")
+            .cmd("HMGET")
+            .arg(keys::branch_outbox_trimmed(branch))
+            .arg("source")
+            .arg("id")
+            .arg("n")
+            .cmd("XRANGE")
+            .arg(keys::branch_outbox(branch))
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.conn())
+            .await?;
+        // What was trimmed counts only for this source's history.
+        let (trimmed, trimmed_count) = match trimmed {
+            (Some(of), id, n) if of == source => {
+                (id.as_deref().and_then(StreamId::parse), n.unwrap_or(0))
+            }
+            _ => (None, 0),
         };
-        let mut events = Vec::with_capacity(rest.len() / 2);
-        for pair in rest.chunks(2) {
-            let [id, json] = pair else { break };
-            let id = StreamId::parse(id)
+        let mut events = Vec::with_capacity(entries.len());
+        for (id, fields) in entries {
+            let Some(json) = pairs(fields).find_map(|(k, v)| (k == "e").then_some(v)) else {
+                continue;
+            };
+            let id = StreamId::parse(&id)
                 .ok_or_else(|| StoreError::Corrupt(format!("stream id {id:?}")))?;
-            match serde_json::from_str::<TicketEvent>(json) {
+            match serde_json::from_str::<TicketEvent>(&json) {
                 Ok(event) => events.push((id, event)),
                 // An event no reader understands would block the outbox
                 // forever; it is logged and skipped, never silently.
@@ -247,49 +226,12 @@ impl Store {
             }
         }
         Ok(OutboxRead {
-            source: source.clone(),
-            trimmed: StreamId::parse(trimmed),
-            trimmed_count: trimmed_count.parse().unwrap_or(0),
-            read_ms: read_ms
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("read time {read_ms:?}")))?,
+            source,
+            read_ms: secs * 1000 + micros / 1000,
+            trimmed,
+            trimmed_count,
             events,
         })
-    }
-
-    /// Applies a batch to the branch's rollups: each event whose id is above
-    /// the source's watermark, once, atomically with the watermark.
-    pub async fn apply_stats(
-        &self,
-        branch: &Id,
-        sender: Sender<'_>,
-        source: &str,
-        through_ms: i64,
-        events: &[EventOps],
-    ) -> StoreResult<ApplyOutcome> {
-        let mut invocation = self.scripts().stats_apply.key(keys::branch_prefix(branch));
-        invocation.arg(apply_argv(sender, source, through_ms, events));
-        let mut conn = self.conn();
-        let reply = strings(invocation.invoke_async(&mut conn).await?)?;
-        let number = |text: &String| text.parse().unwrap_or(0);
-        match reply.as_slice() {
-            [ok, through, applied, counted, lost] if ok == "ok" => Ok(ApplyOutcome::Applied {
-                through: StreamId::parse(through),
-                applied: number(applied),
-                counted: number(counted),
-                lost: number(lost),
-            }),
-            [behind, through, counted] if behind == "behind" => Ok(ApplyOutcome::Behind {
-                through: StreamId::parse(through),
-                counted: number(counted),
-            }),
-            [stale, highest] if stale == "stale-epoch" => Ok(ApplyOutcome::StaleEpoch {
-                highest: highest.parse().unwrap_or(0),
-            }),
-            other => Err(StoreError::Corrupt(format!(
-                "stats_apply replied {other:?}"
-            ))),
-        }
     }
 
     /// Trims the outbox below what the local rollups and (when `ship`) the

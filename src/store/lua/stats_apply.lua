@@ -1,25 +1,35 @@
 -- Apply one batch of ticket events to a branch's statistics rollups, each
--- event at most once: events at or below the source's watermark are
--- skipped, the rest applied, the watermark moved, all in this one script.
--- A batch sent twice, or resent after a lost answer, changes nothing more.
--- The figures themselves are decided in Rust (domain::stats::event_ops);
--- this script only executes the ops, so the KPI rules live in one place.
+-- event at most once: the batch is applied only if all of it is above the
+-- source's watermark, and the watermark moves to its last event, both in
+-- this one script. A batch sent twice, or resent after a lost answer, is
+-- answered 'behind' with the watermark and changes nothing; the caller
+-- drops the events at or below it and sends the rest.
+-- The figures themselves are decided in Rust (domain::stats::event_ops) and
+-- the batch's ops arrive folded there (domain::stats::Folded: one op per
+-- field or member), so this script only executes them and the KPI rules
+-- live in one place.
 --
 -- ARGV: epoch (0 = this group's own outbox, no epoch check), group, source,
 -- through_ms (every event of the source up to then is in this batch or an
 -- earlier one), ttl_s of day rollups, after (the batch holds every event of
 -- the source after this stream id; '' = not checked), lost (the sender no
 -- longer holds the events between this store's watermark and `after`: how
--- many), then per event: stream id, op count, and 4 values per op: opcode
--- (I incr, M max, Z zadd, R zrem, S hset, D hdel), key suffix, field or
--- member, value.
+-- many), the batch's first and last stream id and event count ('' '' 0: no
+-- events, only the bookkeeping), then groups of ops on one key: opcode
+-- (I incr, M max, Z zadd, R zrem, S hset, D hdel), key suffix, n, then n
+-- field/value pairs (I M S), n score/member pairs (Z, as ZADD takes them)
+-- or n fields/members (R D).
 -- Returns {'ok', applied_through, applied, counted, lost recorded},
--- {'behind', applied_through, counted} (the watermark is below `after` and
--- nothing is lost: resend from the watermark; nothing changed) or
--- {'stale-epoch', highest}. `counted` is how many events of the source this
--- store has accounted for: applied, or declared lost.
+-- {'overlap', watermark} (the batch starts at or below the watermark:
+-- nothing changed; resend what is above it), {'behind', applied_through,
+-- counted} (the watermark is below `after` and nothing is lost: resend from
+-- the watermark; nothing changed) or {'stale-epoch', highest}. `counted` is
+-- how many events of the source this store has accounted for: applied, or
+-- declared lost.
 local epoch, group, source = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local through_ms, ttl_s = tonumber(ARGV[4]), tonumber(ARGV[5])
+local after, lost = ARGV[6], tonumber(ARGV[7]) or 0
+local first, last, count = ARGV[8], ARGV[9], tonumber(ARGV[10])
 if epoch > 0 then
   -- A deposed leader's batch is refused: the master keeps the highest
   -- epoch seen per group (in the branch's slot, so the script stays in one).
@@ -35,6 +45,12 @@ end
 local mark = redis.call('HGET', P .. 'stats-wm', source)
 local mark_ms, mark_seq = -1, -1
 if mark then mark_ms, mark_seq = parse(mark) end
+if count > 0 and mark then
+  local ms, seq = parse(first)
+  if not (ms > mark_ms or (ms == mark_ms and seq > mark_seq)) then
+    return { 'overlap', mark }
+  end
+end
 local counted_key = P .. 'stats-counted'
 
 -- Reconciliation: a batch that continues from a point above this store's
@@ -42,7 +58,6 @@ local counted_key = P .. 'stats-counted'
 -- data) would leave a hole. Without a declared loss nothing is applied and
 -- the watermark goes back to the sender, which resends from it; with one,
 -- the loss is recorded (once: a resend finds the watermark moved on).
-local after, lost = ARGV[6], tonumber(ARGV[7]) or 0
 local recorded = 0
 if after ~= '' then
   local am, as = parse(after)
@@ -60,96 +75,65 @@ if after ~= '' then
   end
 end
 
--- The fresh events' ops are folded in Lua tables first and written once
--- per field at the end: increments add up, a max keeps the largest, and for
--- a sorted-set member or a hash field set or deleted several times the last
--- change wins. The end state is the same as applying the ops one by one (the
--- differential test checks exactly that), with one Redis call per touched
--- field instead of one per op.
-local incr, maxes, members, fields = {}, {}, {}, {}
-local function slot(t, key)
-  local s = t[key]
-  if not s then s = {}; t[key] = s end
-  return s
+-- Commands with many values take them straight from ARGV, in slices
+-- (Lua's unpack has a stack limit).
+local SLICE = 512 -- even: a score/member or field/value pair is never split
+local function sliced(cmd, key, from, to)
+  for at = from, to, SLICE do
+    redis.call(cmd, key, unpack(ARGV, at, math.min(at + SLICE - 1, to)))
+  end
 end
-local applied = 0
-local i = 8
+local days, waiting = {}, {}
+local i = 11
 while i <= #ARGV do
-  local id, nops = ARGV[i], tonumber(ARGV[i + 1])
-  local ms, seq = parse(id)
-  local fresh = ms > mark_ms or (ms == mark_ms and seq > mark_seq)
-  local j = i + 2
-  if fresh then
-    for _ = 1, nops do
-      local op, key, field, value = ARGV[j], P .. ARGV[j + 1], ARGV[j + 2], ARGV[j + 3]
-      if op == 'I' then
-        local s = slot(incr, key)
-        s[field] = (s[field] or 0) + tonumber(value)
-      elseif op == 'M' then
-        local s, v = slot(maxes, key), tonumber(value)
-        if not s[field] or v > s[field] then s[field] = v end
-      elseif op == 'Z' then
-        slot(members, key)[field] = tonumber(value)
-      elseif op == 'R' then
-        slot(members, key)[field] = false
-      elseif op == 'S' then
-        slot(fields, key)[field] = value
-      elseif op == 'D' then
-        slot(fields, key)[field] = false
-      end
-      j = j + 4
+  local op, key, n = ARGV[i], P .. ARGV[i + 1], tonumber(ARGV[i + 2])
+  local j = i + 3
+  if op == 'I' then
+    days[key] = true
+    for k = j, j + 2 * n - 1, 2 do redis.call('HINCRBY', key, ARGV[k], ARGV[k + 1]) end
+    j = j + 2 * n
+  elseif op == 'M' then
+    days[key] = true
+    for k = j, j + 2 * n - 1, 2 do
+      local cur, v = tonumber(redis.call('HGET', key, ARGV[k])), tonumber(ARGV[k + 1])
+      if not cur or v > cur then redis.call('HSET', key, ARGV[k], v) end
     end
-    mark, mark_ms, mark_seq = id, ms, seq
-    applied = applied + 1
+    j = j + 2 * n
+  elseif op == 'Z' or op == 'S' then
+    if op == 'Z' then waiting[key] = true end
+    sliced(op == 'Z' and 'ZADD' or 'HSET', key, j, j + 2 * n - 1)
+    j = j + 2 * n
+  elseif op == 'R' or op == 'D' then
+    if op == 'R' then waiting[key] = true end
+    sliced(op == 'R' and 'ZREM' or 'HDEL', key, j, j + n - 1)
+    j = j + n
   else
-    j = j + 4 * nops
+    return redis.error_reply('unknown op ' .. tostring(op))
   end
   i = j
 end
 
-local touched = {}
-for key, s in pairs(incr) do
-  touched[key] = true
-  for field, by in pairs(s) do redis.call('HINCRBY', key, field, by) end
-end
-for key, s in pairs(maxes) do
-  touched[key] = true
-  for field, v in pairs(s) do
-    local cur = tonumber(redis.call('HGET', key, field))
-    if not cur or v > cur then redis.call('HSET', key, field, v) end
-  end
-end
-for key, s in pairs(members) do
-  for member, score in pairs(s) do
-    if score then redis.call('ZADD', key, score, member) else redis.call('ZREM', key, member) end
-  end
-end
-for key, s in pairs(fields) do
-  for field, value in pairs(s) do
-    if value then redis.call('HSET', key, field, value) else redis.call('HDEL', key, field) end
-  end
-end
-
 -- Day rollups live at least ttl_s from their first event (≥ 400 days).
-for key in pairs(touched) do
+for key in pairs(days) do
   if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl_s) end
 end
 local counted = redis.call('HGET', counted_key, source) or '0'
-if applied > 0 or recorded > 0 then redis.call('HSET', P .. 'stats-wm', source, mark) end
-if applied > 0 then
-  redis.call('HINCRBY', P .. 'stats-meta', 'applied', applied)
-  counted = redis.call('HINCRBY', counted_key, source, applied)
+if count > 0 then mark = last end
+if count > 0 or recorded > 0 then redis.call('HSET', P .. 'stats-wm', source, mark) end
+if count > 0 then
+  redis.call('HINCRBY', P .. 'stats-meta', 'applied', count)
+  counted = redis.call('HINCRBY', counted_key, source, count)
 end
 local s, now_ms = now()
 -- Tickets left in the waiting set by a lost history (no close event will
 -- ever come) do not linger: the day close ends every ticket within a day.
 -- Each service's waiting set is pruned when a batch touches it.
 if through_ms > 0 then
-  for key in pairs(members) do
+  for key in pairs(waiting) do
     redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. (through_ms - 3 * 86400000))
   end
 end
 local prev = tonumber(redis.call('HGET', P .. 'stats-meta', 'through_ms') or '0')
 if through_ms > prev then redis.call('HSET', P .. 'stats-meta', 'through_ms', through_ms) end
 redis.call('HSET', P .. 'stats-meta', 'last_report_ms', now_ms, 'group', group)
-return { 'ok', mark or '', tostring(applied), tostring(counted), tostring(recorded) }
+return { 'ok', mark or '', tostring(count), tostring(counted), tostring(recorded) }

@@ -278,6 +278,86 @@ async fn lua_apply_matches_the_reference_model_under_resends_and_overlaps() {
     }
 }
 
+/// How many scripts Redis has run so far (`INFO commandstats`).
+async fn scripts_run(url: &str) -> u64 {
+    let client = redis::Client::open(url).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A batch whose folded ops exceed one script's bound goes in several
+/// scripts, each with its part of the watermark; resending an overlapping
+/// big batch then applies only what is new, across those parts.
+#[actix_web::test]
+async fn a_batch_too_big_for_one_script_is_split_and_counted_once() {
+    let redis = RedisServer::start();
+    let store = Store::connect(&redis.url(), &RedisSettings::default()).expect("store");
+    let group = Id::parse("north").expect("id");
+    let branch_id = Id::parse("big").expect("id");
+    let branch = test_branch("big");
+    let all = ops_of(&branch, &generate(11, 6_000));
+    let mut model = Rollups::default();
+    all.iter().for_each(|e| model.apply(&e.ops));
+    let peer = Sender::Peer {
+        group: &group,
+        epoch: 1,
+        after: None,
+        lost: 0,
+    };
+
+    // (an empty batch first, so the script is loaded before counting)
+    store
+        .apply_stats(&branch_id, peer, "src", 0, &[])
+        .await
+        .expect("apply");
+    let before = scripts_run(&redis.url()).await;
+    let first = store
+        .apply_stats(&branch_id, peer, "src", 0, &all[..4_000])
+        .await
+        .expect("apply");
+    assert_eq!(
+        first,
+        ApplyOutcome::Applied {
+            through: Some(all[3_999].id),
+            applied: 4_000,
+            counted: 4_000,
+            lost: 0
+        }
+    );
+    let scripts = scripts_run(&redis.url()).await - before;
+    assert!(
+        scripts >= 2,
+        "4,000 events in {scripts} script(s): the cost bound did not split the batch"
+    );
+    let again = store
+        .apply_stats(&branch_id, peer, "src", 0, &all[1_000..])
+        .await
+        .expect("apply");
+    assert_eq!(
+        again,
+        ApplyOutcome::Applied {
+            through: Some(all[5_999].id),
+            applied: 2_000,
+            counted: 6_000,
+            lost: 0
+        }
+    );
+    assert_eq!(read_rollups(&redis.url(), &branch_id, &model).await, model);
+    let meta = store.stats_meta(&branch_id).await.expect("meta");
+    assert_eq!(meta.applied, 6_000, "each event applied exactly once");
+}
+
 #[actix_web::test]
 async fn a_new_source_is_counted_and_a_stale_epoch_changes_nothing() {
     let redis = RedisServer::start();
