@@ -223,7 +223,15 @@ impl Store {
         match &link.replicated {
             None => WatchedConn::new(link.conn.clone(), self.watch.clone()),
             Some(r) => {
-                let i = r.next.fetch_add(1, Ordering::Relaxed) % r.writers.len();
+                // A change sent on a connection blocked in its WAIT waits in
+                // Redis until that WAIT returns: prefer one with none in
+                // flight, starting from the next in turn.
+                let start = r.next.fetch_add(1, Ordering::Relaxed);
+                let n = r.writers.len();
+                let i = (0..n)
+                    .map(|k| (start + k) % n)
+                    .find(|&i| !r.writers[i].waiting())
+                    .unwrap_or(start % n);
                 let writer = r.writers[i].clone();
                 WatchedConn::new(writer.conn().clone(), self.watch.clone()).committing(writer)
             }

@@ -61,6 +61,15 @@ impl GroupCommit {
         &self.conn
     }
 
+    /// A `WAIT` is in flight on this connection (it blocks the connection
+    /// in Redis until it returns).
+    pub(crate) fn waiting(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .in_flight
+    }
+
     /// How many replicas acknowledged a `WAIT` sent after the caller's
     /// write got its reply, on the connection the write went over
     /// (`client_id`); 0 when the connection changed in between.
