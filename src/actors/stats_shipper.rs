@@ -113,6 +113,7 @@ impl Worker {
                 }
                 continue;
             };
+            let started = Instant::now();
             match self.round(epoch).await {
                 Ok(shipped) => {
                     backoff = MIN_BACKOFF;
@@ -120,9 +121,12 @@ impl Worker {
                         pause_or_change(&mut leadership, poll).await;
                     } else {
                         // Bounded drain: a full round of n events takes at
-                        // least n / rate seconds.
+                        // least n / rate seconds, its own work included
+                        // (sleeping the whole n / rate after the work held
+                        // a drain well below the rate).
                         let pace = shipped as f64 / self.settings.drain_events_per_s as f64;
-                        tokio::time::sleep(Duration::from_secs_f64(pace)).await;
+                        let rest = Duration::from_secs_f64(pace).saturating_sub(started.elapsed());
+                        tokio::time::sleep(rest).await;
                     }
                 }
                 Err(Stop::Deposed(why)) => {
