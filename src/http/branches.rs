@@ -120,8 +120,8 @@ async fn issue_ticket(
 
 #[utoipa::path(tag = "branch", security(("bearer" = []), ()),
     params(
-        ("branch" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
-        ("id" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
+        ("branch" = String, Path),
+        ("id" = String, Path),
         ("k" = Option<String>, Query, pattern = "^[0-9a-f]{32}$",
             description = "the key of the customer's link: opens this ticket without a token"),
     ),

@@ -27,8 +27,8 @@ fn unknown_player(branch: &Id, player: &Id) -> ApiError {
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])), request_body = PlayerInput,
-    params(("branch" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
-        ("player" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")),
+    params(("branch" = String, Path),
+        ("player" = String, Path)),
     responses((status = 200, body = Versioned<Player>), TokenErrors, BodyErrors, MasterOnly, Unavailable,
         (status = 404, body = ErrorBody, description = "no such branch")))]
 #[put("/api/v1/admin/branches/{branch}/players/{player}")]
@@ -55,8 +55,8 @@ async fn put_player(
 }
 
 #[utoipa::path(tag = "admin", security(("bearer" = [])),
-    params(("branch" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
-        ("player" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")),
+    params(("branch" = String, Path),
+        ("player" = String, Path)),
     responses((status = 200, body = Version), TokenErrors, BadInput, MasterOnly, Unavailable,
         (status = 404, body = ErrorBody, description = "no such branch or player")))]
 #[delete("/api/v1/admin/branches/{branch}/players/{player}")]
@@ -102,8 +102,8 @@ pub struct PlayItem {
 }
 
 #[utoipa::path(tag = "branch", security(("bearer" = [])),
-    params(("branch" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$"),
-        ("player" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")),
+    params(("branch" = String, Path),
+        ("player" = String, Path)),
     responses((status = 200, body = PlayerView), TokenErrors, BadInput, Unavailable,
         (status = 404, body = ErrorBody, description = "branch not served here, or no such player")))]
 #[get("/api/v1/branches/{branch}/players/{player}")]
