@@ -128,6 +128,9 @@ pub struct Metrics {
     pub event_streams: Gauge,
     redis_resolve_wakeups: Family<ReasonLabels, Counter>,
     redis_master_moves: Family<WokenByLabels, Counter>,
+    /// Not exported: the live count of ticket changes that media transfers
+    /// yield to (`blobs::pace`).
+    pub ticket_load: crate::blobs::pace::TicketLoad,
 }
 
 /// The media library and its mirror.
@@ -386,6 +389,7 @@ impl Metrics {
             stats_backlog_events,
             stats_lag_seconds,
             outbox_oldest_age_seconds,
+            ticket_load: Default::default(),
         }
     }
 

@@ -9,12 +9,15 @@
 //! network that never reached the disk) is bounded by one piece, whatever
 //! the socket buffers hold, and leadership is checked between pieces. Only
 //! these WAN downloads are rate-limited (`media.bandwidth_limit_bytes_per_s`);
-//! copies within the group are not.
+//! copies within the group are not. Every download slows to
+//! `media.busy_bandwidth_bytes_per_s` while this node is busy with ticket
+//! changes ([`BusyPace`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::actors::media_distributor::MirrorContext;
 use crate::actors::membership::EXPIRY;
+use crate::blobs::pace::{BusyPace, Pace};
 use crate::blobs::store::BlobError;
 use crate::blobs::stream::StreamingDownload;
 use crate::blobs::BlobStore;
@@ -62,6 +65,7 @@ pub struct Fetcher {
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     min_free_bytes: u64,
     bytes_per_s: u64,
+    busy: BusyPace,
     blobs: Option<std::sync::Arc<BlobStore>>,
     /// The epoch while this node leads: only then may it ask the master.
     leading: tokio::sync::watch::Receiver<Option<u64>>,
@@ -82,6 +86,10 @@ impl Fetcher {
             metrics: context.metrics.clone(),
             min_free_bytes: context.settings.min_free_bytes,
             bytes_per_s: context.settings.bandwidth_limit_bytes_per_s,
+            busy: BusyPace::new(
+                context.metrics.ticket_load.clone(),
+                context.settings.busy_bandwidth_bytes_per_s,
+            ),
             blobs: context.handle.blob_store().cloned(),
             leading,
         }
@@ -245,7 +253,7 @@ impl Fetcher {
     }
 
     /// Streams the body into the download; from the master, at the pace
-    /// of the bandwidth limit.
+    /// of the bandwidth limit; while the node is busy, at the busy pace.
     async fn receive(
         &self,
         mut response: reqwest::Response,
@@ -272,38 +280,7 @@ impl Fetcher {
             if let Some(pace) = pace.as_deref_mut() {
                 pace.received(chunk.len() as u64).await;
             }
-        }
-    }
-}
-
-/// The bandwidth limit, over a whole download (every piece and every
-/// source switch included): after each chunk it waits until the bytes
-/// received so far are no more than the limit allows for the time since the
-/// first one. So at any moment at most one chunk is ahead of the limit.
-struct Pace {
-    bytes_per_s: u64,
-    started: Option<Instant>,
-    received: u64,
-}
-
-impl Pace {
-    fn new(bytes_per_s: u64) -> Pace {
-        Pace {
-            bytes_per_s,
-            started: None,
-            received: 0,
-        }
-    }
-
-    async fn received(&mut self, bytes: u64) {
-        if self.bytes_per_s == 0 {
-            return;
-        }
-        let started = *self.started.get_or_insert_with(Instant::now);
-        self.received += bytes;
-        let due = Duration::from_secs_f64(self.received as f64 / self.bytes_per_s as f64);
-        if let Some(ahead) = due.checked_sub(started.elapsed()) {
-            tokio::time::sleep(ahead).await;
+            self.busy.moved(chunk.len() as u64).await;
         }
     }
 }

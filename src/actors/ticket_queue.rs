@@ -410,13 +410,17 @@ impl Gate {
     /// a request whose turn came after its deadline (a node that was paused,
     /// or a Redis that answered slowly, must not perform what the client has
     /// already given up on).
+    /// An admitted change counts towards the node's ticket load, which
+    /// media transfers yield to.
     fn admit(&self, tag: &RequestTag, store: &Store) -> QueueResult<()> {
         if self.policy == LostStorePolicy::Refuse {
             if let Some(why) = store.memory().lost() {
                 return Err(QueueError::StoreLost(why));
             }
         }
-        expire(tag, &self.metrics)
+        expire(tag, &self.metrics)?;
+        self.metrics.ticket_load.change();
+        Ok(())
     }
 }
 

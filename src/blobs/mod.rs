@@ -13,11 +13,14 @@
 //!   never sees a partial file.
 //! - [`stream`]: a download fed from async code, written and hashed on two
 //!   other threads.
+//! - [`pace`]: how fast media bytes move (the WAN limit, and the pace a node
+//!   busy with ticket changes allows).
 //!
 //! This module knows no HTTP and no Redis; it must not decide *what* to
 //! fetch or publish (that is the `MediaDistributor`'s job).
 
 pub mod library;
+pub mod pace;
 pub mod store;
 pub mod stream;
 

@@ -15,6 +15,7 @@ use futures::Stream;
 use std::io::{Read, Seek};
 
 use super::error::ApiError;
+use crate::blobs::pace::BusyPace;
 
 /// Bytes read from disk per chunk of a response: large enough that the hop
 /// to the blocking pool is cheap per byte, small enough that what a cut
@@ -97,13 +98,15 @@ pub struct Follow {
 
 /// The response for `span` of `file`: 200 or 206, with `Content-Range`,
 /// `Accept-Ranges`, the given ETag and Content-Type; `on_chunk` sees every
-/// chunk's length as it is sent.
+/// chunk's length as it is sent, and `pace` slows the body down while the
+/// node is busy with ticket changes.
 pub async fn respond(
     file: PathBuf,
     span: Span,
     etag: &str,
     content_type: &str,
     follow: Option<Follow>,
+    pace: BusyPace,
     on_chunk: impl Fn(u64) + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let opening = file.clone();
@@ -141,7 +144,7 @@ pub async fn respond(
         .insert_header((header::ETAG, format!("\"{etag}\"")))
         .insert_header((header::CONTENT_TYPE, content_type.to_owned()))
         .no_chunking(span.len);
-    let body = chunks(opened, span.len, follow.map(|f| (f, inode)), on_chunk);
+    let body = chunks(opened, span.len, follow.map(|f| (f, inode)), pace, on_chunk);
     Ok(builder.streaming(body))
 }
 
@@ -150,6 +153,7 @@ struct Reading<F> {
     file: Option<std::fs::File>,
     left: u64,
     follow: Option<(Follow, u64)>,
+    pace: BusyPace,
     on_chunk: F,
 }
 
@@ -174,12 +178,14 @@ fn chunks(
     file: std::fs::File,
     len: u64,
     follow: Option<(Follow, u64)>,
+    pace: BusyPace,
     on_chunk: impl Fn(u64) + 'static,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     let state = Reading {
         file: Some(file),
         left: len,
         follow,
+        pace,
         on_chunk,
     };
     futures::stream::try_unfold(state, |mut s| async move {
@@ -198,6 +204,7 @@ fn chunks(
             if !chunk.is_empty() {
                 s.left -= chunk.len() as u64;
                 (s.on_chunk)(chunk.len() as u64);
+                s.pace.moved(chunk.len() as u64).await;
                 return Ok(Some((chunk, s)));
             }
             // End of what is on disk, short of the promised length.

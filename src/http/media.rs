@@ -17,6 +17,7 @@ use super::error::{ApiError, ErrorBody};
 use super::files::{respond, span, Follow};
 use super::openapi::{BadInput, BodyErrors, MasterOnly, TokenErrors};
 use super::AppState;
+use crate::blobs::pace::BusyPace;
 use crate::domain::media::{content_type, is_blob_id, Manifest, ManifestEntry, MediaPath};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -184,6 +185,7 @@ async fn serve_media(
         &entry.sha256,
         content_type(&entry.path),
         None,
+        busy_pace(&state),
         |_| {},
     )
     .await
@@ -245,9 +247,18 @@ async fn mirror_blob(
         &sha256,
         "application/octet-stream",
         follow,
+        busy_pace(&state),
         move |n| {
             metrics.media.blob_bytes_sent.inc_by(n);
         },
     )
     .await
+}
+
+/// Media served by a node busy with ticket changes goes at the busy pace.
+fn busy_pace(state: &AppState) -> BusyPace {
+    BusyPace::new(
+        state.metrics.ticket_load.clone(),
+        state.media_settings.busy_bandwidth_bytes_per_s,
+    )
 }

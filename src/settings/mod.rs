@@ -302,6 +302,11 @@ pub struct MediaSettings {
     /// Slave leader: rate limit of downloads from the master group, in bytes
     /// per second (0: none); copies within the group are not limited.
     pub bandwidth_limit_bytes_per_s: u64,
+    /// Every node: while it handles 20 or more ticket changes a second, media
+    /// bytes moving in or out of it (downloads, blobs served to other nodes,
+    /// media files served) go no faster than this, in bytes per second (0:
+    /// never slowed). Ticket changes come first.
+    pub busy_bandwidth_bytes_per_s: u64,
     /// Free space a download must leave on the disk.
     pub min_free_bytes: u64,
 }
@@ -314,6 +319,7 @@ impl Default for MediaSettings {
             scan_interval_ms: 2_000,
             verify_interval_s: 3_600,
             bandwidth_limit_bytes_per_s: 0,
+            busy_bandwidth_bytes_per_s: 8 * 1024 * 1024,
             min_free_bytes: 64 * 1024 * 1024,
         }
     }

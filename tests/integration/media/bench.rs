@@ -5,8 +5,10 @@
 //!
 //! 1. ticket issuing on the slave leader for a few seconds, alone;
 //! 2. a 1 GB file copied into the master's library and mirrored to both
-//!    slave nodes, while the same issuing load runs: the issuing rate
-//!    during the mirror against (1), and the peak RSS of every node;
+//!    slave nodes, with the same issuing load for the mirror's first few
+//!    seconds: the issuing rate then against (1), the mirror's rate while
+//!    the leader is busy with tickets (`media.busy_bandwidth_bytes_per_s`)
+//!    and after, and the peak RSS of every node;
 //!
 //! and, in `media_mirror_rate`, three rounds of: a 200 MB file mirrored
 //! master → slave leader → follower, timed from the moment the leader opens
@@ -24,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::slave::topology::{setup_branch, Links, Topology, BRANCH};
+use crate::slave::topology::{metric, setup_branch, Links, Topology, BRANCH};
 use crate::support::api::ApiClient;
 
 const MB: u64 = 1024 * 1024;
@@ -56,17 +58,16 @@ fn sha256_of(path: &Path) -> String {
     turnus::blobs::hash_file(path).expect("hash").0
 }
 
-/// Issues tickets from `KIOSKS` concurrent clients until `stop` is set (or
-/// for `ISSUE_FOR` when it is never set by anyone else); returns tickets
-/// per second.
-async fn issuing_rate(api: &ApiClient, stop: Arc<AtomicBool>) -> f64 {
+/// Issues tickets from `KIOSKS` concurrent clients for `length`; returns
+/// tickets per second.
+async fn issuing_for(api: &ApiClient, length: Duration) -> f64 {
     let issued = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..KIOSKS)
         .map(|_| {
-            let (api, issued, stop) = (api.clone(), issued.clone(), stop.clone());
+            let (api, issued) = (api.clone(), issued.clone());
             tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) && started.elapsed() < GIVE_UP_AFTER {
+                while started.elapsed() < length {
                     if api.try_issue(BRANCH, "cash").await.is_ok() {
                         issued.fetch_add(1, Ordering::Relaxed);
                     }
@@ -140,18 +141,10 @@ async fn media_mirror() {
     let leader_api = topology.slaves[leader].api().clone();
 
     // 1. Issuing alone.
-    let alone_stop = Arc::new(AtomicBool::new(false));
-    let timer = {
-        let stop = alone_stop.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(ISSUE_FOR).await;
-            stop.store(true, Ordering::Relaxed);
-        })
-    };
-    let alone = issuing_rate(&leader_api, alone_stop).await;
-    timer.await.expect("timer");
+    let alone = issuing_for(&leader_api, ISSUE_FOR).await;
 
-    // 2. A 1 GB mirror with issuing alongside, RSS sampled.
+    // 2. A 1 GB mirror; the same issuing for its first ISSUE_FOR (from the
+    // leader's first byte), then the rest of it alone; RSS sampled.
     let big = library.join("big.bin");
     write_file(&big, 1024 * MB, 1);
     let big_sha = sha256_of(&big);
@@ -163,21 +156,20 @@ async fn media_mirror() {
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_rss(pids, stop.clone());
-    // Issue from the leader's first byte until the follower holds the file.
-    let big_started = appears(&blob(&topology, leader, "partial", &big_sha)).await;
-    let mirrored = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (file, mirrored) = (
-            blob(&topology, follower, "blobs", &big_sha),
-            mirrored.clone(),
-        );
-        tokio::spawn(async move {
-            appears(&file).await;
-            mirrored.store(true, Ordering::Relaxed);
-        })
+    let received = || async {
+        metric(&leader_api, "turnus_media_blob_bytes_received_total")
+            .await
+            .unwrap_or(0.0)
+            / MB as f64
     };
-    let during = issuing_rate(&leader_api, mirrored).await;
-    watcher.await.expect("watcher");
+    let received_before = received().await;
+    let big_started = appears(&blob(&topology, leader, "partial", &big_sha)).await;
+    let during = issuing_for(&leader_api, ISSUE_FOR).await;
+    let busy_mb = received().await - received_before;
+    let busy_s = big_started.elapsed().as_secs_f64();
+    let at_follower = blob(&topology, follower, "blobs", &big_sha);
+    let ended_during = at_follower.exists();
+    appears(&at_follower).await;
     let big_s = big_started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let peaks = sampler.await.expect("sampler");
@@ -185,8 +177,18 @@ async fn media_mirror() {
     println!("\n| what | figure |\n|---|---|");
     println!("| issuing on the slave leader, alone ({KIOSKS} kiosks) | {alone:.0} tickets/s |");
     println!(
-        "| issuing during the 1 GB mirror ({big_s:.1} s, leader's first byte → follower verified) | {during:.0} tickets/s: **{:.2}** of alone |",
-        during / alone
+        "| issuing during the first {busy_s:.1} s of the 1 GB mirror | {during:.0} tickets/s: **{:.2}** of alone{} |",
+        during / alone,
+        if ended_during { " (the mirror ended before the issuing did)" } else { "" }
+    );
+    println!(
+        "| the mirror meanwhile (slave leader busy with tickets) | {busy_mb:.0} MB received, {:.1} MB/s |",
+        busy_mb / busy_s
+    );
+    println!(
+        "| the rest of the mirror, no tickets | {:.0} MB more until the follower held the file, {:.0} MB/s; the whole 1 GB in {big_s:.1} s |",
+        1024.0 - busy_mb,
+        (1024.0 - busy_mb) / (big_s - busy_s)
     );
     let names = ["master-1", "master-2", "slave leader", "slave follower"];
     let order = [0, 1, 2 + leader, 2 + follower];
@@ -283,6 +285,34 @@ const ROUNDS: u64 = 3;
 #[ignore = "benchmark: run with scripts/bench-media.sh"]
 async fn media_mirror_rate() {
     let topology = Topology::start(Links::Direct).await;
+    mirror_rounds(&topology, "both slave nodes on this machine's one disk").await;
+}
+
+/// The same with each slave node on its own storage, as two machines are:
+/// one slave node's data directory on tmpfs (`/dev/shm`) stands in for its
+/// own disk, so whichever node leads, one copy goes to the disk and one does
+/// not compete with it.
+#[tokio::test]
+#[ignore = "benchmark: run with scripts/bench-media.sh"]
+async fn media_mirror_rate_own_disks() {
+    let own_disk = tempfile::Builder::new()
+        .prefix("turnus-bench-")
+        .tempdir_in("/dev/shm")
+        .expect("a directory on /dev/shm");
+    let topology =
+        Topology::start_with_slave_dirs(Links::Direct, [None, Some(own_disk.path().join("data"))])
+            .await;
+    mirror_rounds(
+        &topology,
+        "north-2's data directory on tmpfs, standing in for its own disk",
+    )
+    .await;
+}
+
+/// `ROUNDS` rounds of the 200 MB chain against curl; the curls write to the
+/// disk (the temp directory), never to tmpfs.
+async fn mirror_rounds(topology: &Topology, setup: &str) {
+    println!("\nsetup: {setup}");
     let library = topology.media_dir().to_owned();
     let (leader_id, _) = topology.wait_slave_leader().await;
     let leader = topology.slave_index(&leader_id);
@@ -293,8 +323,8 @@ async fn media_mirror_rate() {
         ("slave leader", topology.slaves[leader].pid()),
         ("slave follower", topology.slaves[follower].pid()),
     ];
-    let scratch = topology.slaves[leader].data_dir().to_owned();
-    let copies = [scratch.join("curl-1"), scratch.join("curl-2")];
+    let scratch = tempfile::tempdir().expect("a temp directory for curl");
+    let copies = [scratch.path().join("curl-1"), scratch.path().join("curl-2")];
     let rate = |seconds: f64| 200.0 / seconds;
     println!("\n| round | what (200 MB) | wall | rate | CPU seconds |\n|---|---|---|---|---|");
     let mut ratios = Vec::new();
@@ -304,9 +334,9 @@ async fn media_mirror_rate() {
         write_file(&file, 200 * MB, 10 + round);
         let sha = sha256_of(&file);
         let cpu_before: Vec<f64> = nodes.iter().map(|(_, pid)| cpu_seconds(*pid)).collect();
-        let first_byte = appears(&blob(&topology, leader, "partial", &sha)).await;
-        let at_leader = appears(&blob(&topology, leader, "blobs", &sha)).await;
-        let at_follower = appears(&blob(&topology, follower, "blobs", &sha)).await;
+        let first_byte = appears(&blob(topology, leader, "partial", &sha)).await;
+        let at_leader = appears(&blob(topology, leader, "blobs", &sha)).await;
+        let at_follower = appears(&blob(topology, follower, "blobs", &sha)).await;
         let cpu: Vec<String> = nodes
             .iter()
             .zip(&cpu_before)

@@ -6,12 +6,18 @@
 //!   takes at least size / limit, and the leader's received-bytes metric
 //!   never runs ahead of the limit while `upstream.media` shows the file
 //!   missing (a lower bound on time is a behaviour, not a timing budget);
+//! - `media.busy_bandwidth_bytes_per_s`: while the slave leader issues
+//!   tickets at more than 20 a second, its download from the master and the
+//!   media it serves go no faster than the busy pace (ticket changes come
+//!   first), bounded the same way;
 //! - periodic re-verification (`media.verify_interval_s`): a blob that rots
 //!   on a slave node's disk is found, no longer served, and fetched again
 //!   from the group, not from the master.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -21,7 +27,8 @@ use super::mirror::{
     watch_readers, MB, TRANSFER_WITHIN,
 };
 use super::upload;
-use crate::slave::topology::{cluster_view, metric, Links, Topology, WITHIN};
+use crate::slave::topology::{cluster_view, metric, setup_branch, Links, Topology, BRANCH, WITHIN};
+use crate::support::api::ApiClient;
 use crate::support::eventually;
 
 fn blob_file(topology: &Topology, index: usize, sha: &str) -> PathBuf {
@@ -105,6 +112,115 @@ async fn the_bandwidth_limit_holds_a_real_download_back() {
     wait_served_everywhere(&topology, "slow.mp4", &sha).await;
     let media = cluster_view(&leader_api).await["upstream"]["media"].clone();
     assert_eq!(media["missing"], 0, "{media}");
+}
+
+/// Issues tickets at `api` from four kiosks until `stop`; counts them.
+fn issue_until(
+    api: &ApiClient,
+    stop: Arc<AtomicBool>,
+) -> (Arc<AtomicU64>, Vec<tokio::task::JoinHandle<()>>) {
+    let issued = Arc::new(AtomicU64::new(0));
+    let kiosks = (0..4)
+        .map(|_| {
+            let (api, issued, stop) = (api.clone(), issued.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if api.try_issue(BRANCH, "cash").await.is_ok() {
+                        issued.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    (issued, kiosks)
+}
+
+#[tokio::test]
+async fn a_node_busy_with_tickets_moves_media_at_the_busy_pace() {
+    const PACE: u64 = 2 * MB as u64;
+    const BURST: u64 = MB as u64;
+    const WATCHED: Duration = Duration::from_secs(3);
+    let pace = [(
+        "TURNUS__MEDIA__BUSY_BANDWIDTH_BYTES_PER_S",
+        PACE.to_string(),
+    )];
+    let topology = Topology::start_with_slave_env(Links::Direct, &pace).await;
+    let version = setup_branch(topology.master()).await;
+    topology.wait_slaves_at(version).await;
+    let leader = leader_index(&topology).await;
+    let leader_api = topology.slaves[leader].api().clone();
+    let received = || async {
+        metric(&leader_api, "turnus_media_blob_bytes_received_total")
+            .await
+            .unwrap_or(0.0) as u64
+    };
+    let received_before = received().await;
+
+    // A rush at the leader's kiosks, then a 12 MB file at the master.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (issued, kiosks) = issue_until(&leader_api, stop.clone());
+    eventually("the rush to start", WITHIN, || async {
+        (issued.load(Ordering::Relaxed) >= 50).then_some(())
+    })
+    .await;
+    let content = random_bytes(12 * MB);
+    let (sha, size) = (sha256_hex(&content), content.len() as u64);
+    let (status, _) = upload(topology.master(), "rush.mp4", content).await;
+    assert_eq!(status, StatusCode::OK);
+    let partial = topology.slaves[leader]
+        .data_dir()
+        .join("media/partial")
+        .join(&sha);
+    eventually("the leader to start", TRANSFER_WITHIN, || async {
+        partial.exists().then_some(())
+    })
+    .await;
+
+    // The download, watched for a few seconds of the rush.
+    let started = Instant::now();
+    let issued_at_start = issued.load(Ordering::Relaxed);
+    while started.elapsed() < WATCHED {
+        let got = received().await - received_before;
+        let allowed = (PACE as f64 * started.elapsed().as_secs_f64()) as u64 + BURST;
+        assert!(
+            got <= allowed,
+            "{got} bytes received {:?} into the rush: the busy pace allows {allowed}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rate =
+        (issued.load(Ordering::Relaxed) - issued_at_start) as f64 / started.elapsed().as_secs_f64();
+    assert!(rate >= 40.0, "a rush of {rate:.0} tickets/s is no rush");
+
+    // After the rush the mirror finishes; then a player reading the whole
+    // file from the busy leader gets it at the busy pace too.
+    stop.store(true, Ordering::Relaxed);
+    for kiosk in kiosks {
+        kiosk.await.expect("kiosk");
+    }
+    wait_served_everywhere(&topology, "rush.mp4", &sha).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (issued, kiosks) = issue_until(&leader_api, stop.clone());
+    eventually("the second rush to start", WITHIN, || async {
+        (issued.load(Ordering::Relaxed) >= 50).then_some(())
+    })
+    .await;
+    // Reading the file everywhere just now judged the leader idle: a rush
+    // counts from the next judgement, one window on.
+    tokio::time::sleep(turnus::blobs::pace::WINDOW * 2).await;
+    let reading = Instant::now();
+    assert_eq!(served_sha(&leader_api, "rush.mp4").await, Some(sha));
+    let took = reading.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for kiosk in kiosks {
+        kiosk.await.expect("kiosk");
+    }
+    let at_least = Duration::from_secs_f64((size - BURST) as f64 / PACE as f64);
+    assert!(
+        took >= at_least,
+        "{size} bytes served in {took:?} by a busy node, less than {at_least:?}"
+    );
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod load;
 
 pub use load::{Traffic, VersionSampler};
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -79,19 +80,26 @@ impl Topology {
 
     /// [`start`](Self::start), with `extra` environment on every node.
     pub async fn start_with(links: Links, extra: &[(&str, &str)]) -> Topology {
-        Topology::start_full(links, extra, &[]).await
+        Topology::start_full(links, extra, &[], [None, None]).await
     }
 
     /// [`start`](Self::start), with more `TURNUS__*` variables for the
     /// slave nodes only.
     pub async fn start_with_slave_env(links: Links, slave_env: &[(&str, String)]) -> Topology {
-        Topology::start_full(links, &[], slave_env).await
+        Topology::start_full(links, &[], slave_env, [None, None]).await
+    }
+
+    /// [`start`](Self::start), with the slave nodes' data directories where
+    /// given (the caller keeps them).
+    pub async fn start_with_slave_dirs(links: Links, dirs: [Option<PathBuf>; 2]) -> Topology {
+        Topology::start_full(links, &[], &[], dirs).await
     }
 
     async fn start_full(
         links: Links,
         extra: &[(&str, &str)],
         slave_env: &[(&str, String)],
+        slave_dirs: [Option<PathBuf>; 2],
     ) -> Topology {
         let extra: Vec<(String, String)> = extra
             .iter()
@@ -119,7 +127,7 @@ impl Topology {
 
         let mut proxies = Vec::new();
         let mut slave_configs = Vec::new();
-        for id in ["north-1", "north-2"] {
+        for (id, dir) in ["north-1", "north-2"].into_iter().zip(slave_dirs) {
             let urls: Vec<String> = match links {
                 Links::Direct => masters.iter().map(|m| m.api().base_url.clone()).collect(),
                 Links::Proxied => {
@@ -136,6 +144,9 @@ impl Topology {
                 }
             };
             let mut config = NodeConfig::new(id).redis(&slave_redis.url());
+            if let Some(dir) = dir {
+                config = config.data_dir(&dir);
+            }
             config.env = leader_env();
             config.env.extend(extra.iter().cloned());
             config.env.extend(
