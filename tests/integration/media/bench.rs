@@ -3,7 +3,8 @@
 //! `scripts/bench-media.sh`. On one topology (master group of two, slave
 //! group "north" of two, loopback):
 //!
-//! 1. ticket issuing on the slave leader for a few seconds, alone;
+//! 1. ticket issuing on the slave leader for a few seconds, alone (and
+//!    again after (2): the yardstick is the mean of the two);
 //! 2. a 1 GB file copied into the master's library and mirrored to both
 //!    slave nodes, with the same issuing load for the mirror's first few
 //!    seconds: the issuing rate then against (1), the mirror's rate while
@@ -31,6 +32,7 @@ use crate::support::api::ApiClient;
 
 const MB: u64 = 1024 * 1024;
 const ISSUE_FOR: Duration = Duration::from_secs(5);
+const WARM_UP: Duration = Duration::from_secs(2);
 const KIOSKS: usize = 16;
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 
@@ -140,22 +142,26 @@ async fn media_mirror() {
     let follower = 1 - leader;
     let leader_api = topology.slaves[leader].api().clone();
 
-    // 1. Issuing alone.
-    let alone = issuing_for(&leader_api, ISSUE_FOR).await;
-
-    // 2. A 1 GB mirror; the same issuing for its first ISSUE_FOR (from the
-    // leader's first byte), then the rest of it alone; RSS sampled.
-    let big = library.join("big.bin");
-    write_file(&big, 1024 * MB, 1);
-    let big_sha = sha256_of(&big);
     let pids: Vec<u32> = topology
         .masters
         .iter()
         .chain(&topology.slaves)
         .map(|n| n.pid())
         .collect();
+
+    // 1. Issuing alone, after a warm-up (connections, the first scripts).
+    issuing_for(&leader_api, WARM_UP).await;
+    let cpu = Cpu::take(&pids);
+    let alone = issuing_for(&leader_api, ISSUE_FOR).await;
+    let cpu_alone = cpu.since(&pids);
+
+    // 2. A 1 GB mirror; the same issuing for its first ISSUE_FOR (from the
+    // leader's first byte), then the rest of it alone; RSS sampled.
+    let big = library.join("big.bin");
+    write_file(&big, 1024 * MB, 1);
+    let big_sha = sha256_of(&big);
     let stop = Arc::new(AtomicBool::new(false));
-    let sampler = sample_rss(pids, stop.clone());
+    let sampler = sample_rss(pids.clone(), stop.clone());
     let received = || async {
         metric(&leader_api, "turnus_media_blob_bytes_received_total")
             .await
@@ -164,7 +170,9 @@ async fn media_mirror() {
     };
     let received_before = received().await;
     let big_started = appears(&blob(&topology, leader, "partial", &big_sha)).await;
+    let cpu = Cpu::take(&pids);
     let during = issuing_for(&leader_api, ISSUE_FOR).await;
+    let cpu_during = cpu.since(&pids);
     let busy_mb = received().await - received_before;
     let busy_s = big_started.elapsed().as_secs_f64();
     let at_follower = blob(&topology, follower, "blobs", &big_sha);
@@ -173,11 +181,18 @@ async fn media_mirror() {
     let big_s = big_started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let peaks = sampler.await.expect("sampler");
+    let after = issuing_for(&leader_api, ISSUE_FOR).await;
 
     println!("\n| what | figure |\n|---|---|");
-    println!("| issuing on the slave leader, alone ({KIOSKS} kiosks) | {alone:.0} tickets/s |");
+    // Each window's tickets lengthen the queue, and the rate drifts down a
+    // little with it: the yardstick brackets the mirror.
+    let yardstick = (alone + after) / 2.0;
     println!(
-        "| issuing during the first {busy_s:.1} s of the 1 GB mirror | {during:.0} tickets/s: **{:.2}** of alone{} |",
+        "| issuing on the slave leader alone ({KIOSKS} kiosks), before and after the mirror | {alone:.0} and {after:.0} tickets/s, mean {yardstick:.0} |"
+    );
+    println!(
+        "| issuing during the first {busy_s:.1} s of the 1 GB mirror | {during:.0} tickets/s: **{:.2}** of alone (the mean; {:.2} of before){} |",
+        during / yardstick,
         during / alone,
         if ended_during { " (the mirror ended before the issuing did)" } else { "" }
     );
@@ -192,6 +207,18 @@ async fn media_mirror() {
     );
     let names = ["master-1", "master-2", "slave leader", "slave follower"];
     let order = [0, 1, 2 + leader, 2 + follower];
+    for (what, cpu) in [("alone", cpu_alone), ("during the mirror", cpu_during)] {
+        let nodes: Vec<String> = names
+            .iter()
+            .zip(order)
+            .map(|(name, at)| format!("{name} {:.2}", cpu.nodes[at]))
+            .collect();
+        println!(
+            "| CPU seconds while issuing {what} | {}; this machine: {} |",
+            nodes.join(", "),
+            cpu.machine
+        );
+    }
     for (name, at) in names.iter().zip(order) {
         println!(
             "| peak RSS while moving 1 GB, {name} | {:.1} MB |",
@@ -218,6 +245,61 @@ fn cpu_seconds(pid: u32) -> f64 {
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     (ticks(11) + ticks(12)) / per_second
+}
+
+/// CPU seconds of some processes, and of the machine by kind (`/proc/stat`).
+struct Cpu {
+    nodes: Vec<f64>,
+    machine: Vec<f64>,
+}
+
+/// The kinds of `/proc/stat`'s `cpu` line, in its order.
+const CPU_KINDS: [&str; 8] = [
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
+
+impl Cpu {
+    fn take(pids: &[u32]) -> Cpu {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let machine = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(CPU_KINDS.len())
+            .map(|v| v.parse::<f64>().unwrap_or(0.0) / per_second)
+            .collect();
+        Cpu {
+            nodes: pids.iter().map(|&pid| cpu_seconds(pid)).collect(),
+            machine,
+        }
+    }
+
+    /// What was used since `self`, the machine's as "kind seconds" text.
+    fn since(&self, pids: &[u32]) -> CpuUsed {
+        let now = Cpu::take(pids);
+        let nodes = now
+            .nodes
+            .iter()
+            .zip(&self.nodes)
+            .map(|(a, b)| a - b)
+            .collect();
+        let machine = CPU_KINDS
+            .iter()
+            .zip(now.machine.iter().zip(&self.machine))
+            .map(|(kind, (a, b))| format!("{kind} {:.2}", a - b))
+            .collect::<Vec<_>>()
+            .join(", ");
+        CpuUsed { nodes, machine }
+    }
+}
+
+struct CpuUsed {
+    nodes: Vec<f64>,
+    machine: String,
 }
 
 /// CPU seconds used by the waited-for children of this process so far.
