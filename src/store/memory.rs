@@ -122,17 +122,20 @@ impl StoreMemory {
 
     /// Notes the sequence and id a ticket event carries (any node's).
     pub(crate) fn note_event(&self, branch: &str, json: &str) {
+        // Plain optional fields, not a flattened `SequenceMark`: flatten
+        // buffers the whole event before reading it, and this runs twice
+        // for every ticket change (its reply and the group's notice).
         #[derive(Deserialize)]
         struct Seen {
             id: String,
             service: String,
-            #[serde(flatten)]
-            mark: Option<SequenceMark>,
+            seq_day: Option<i64>,
+            seq_nth: Option<u64>,
         }
         if let Ok(seen) = serde_json::from_str::<Seen>(json) {
             self.note_ticket_id(branch, &seen.id);
-            if let Some(mark) = seen.mark {
-                self.note_sequence(branch, &seen.service, mark);
+            if let (Some(seq_day), Some(seq_nth)) = (seen.seq_day, seen.seq_nth) {
+                self.note_sequence(branch, &seen.service, SequenceMark { seq_day, seq_nth });
             }
         }
     }
@@ -167,6 +170,28 @@ mod tests {
         memory.note_sequence("b", "s", mark(10, 9)); // yesterday's, ignored
         assert_eq!(memory.sequence_floor("b", "s"), (11, 1));
         assert_eq!(memory.sequence_floor("b", "other"), (0, 0));
+    }
+
+    #[test]
+    fn an_event_raises_the_id_floor_and_with_its_mark_the_sequence_floor() {
+        let memory = StoreMemory::default();
+        memory.note_event(
+            "b",
+            r#"{"type":"ticket-issued","id":"42","service":"s","number":"A005","seq_day":10,"seq_nth":5,"ts_ms":1}"#,
+        );
+        assert_eq!(
+            (memory.ticket_id_floor("b"), memory.sequence_floor("b", "s")),
+            (42, (10, 5))
+        );
+        // A call carries no mark: the id counts, the sequence is untouched.
+        memory.note_event(
+            "b",
+            r#"{"type":"ticket-called","id":"43","service":"s","seq_day":11,"ts_ms":2}"#,
+        );
+        assert_eq!(
+            (memory.ticket_id_floor("b"), memory.sequence_floor("b", "s")),
+            (43, (10, 5))
+        );
     }
 
     #[test]
