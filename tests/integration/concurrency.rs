@@ -1,5 +1,8 @@
 //! Two real nodes on one Redis, many kiosks and eight counters at once:
-//! numbers stay unique, no ticket is called twice, none is lost.
+//! numbers stay unique, no ticket is called twice, none is lost. Kiosks
+//! and counters post the way terminals do (README, "Retries"): with an
+//! `Idempotency-Key`, sent again when a loaded node refuses a request that
+//! waited past its deadline, or the connection breaks.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,11 +10,13 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 
 use crate::support::api::{ApiClient, Ticket};
-use crate::support::eventually;
 use crate::support::process::{NodeConfig, NodeProcess};
 use crate::support::redis::RedisServer;
+use crate::support::{eventually, KIOSK, OPERATOR};
 
 const BRANCH: &str = "main";
 const TICKETS: usize = 1_000;
@@ -32,6 +37,54 @@ const COUNTERS: [(&str, &[(&str, u32)]); 8] = [
     ("k8", &[("gamma", 1), ("beta", 2), ("alpha", 3)]),
 ];
 
+/// Tries of one request before the test gives up on it.
+const TRIES: usize = 20;
+
+/// A POST as a terminal makes it: the same `key` on every try, sent again
+/// on 408, 503 or a broken connection; any other answer is returned.
+async fn post_as_terminal(
+    node: &ApiClient,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+    key: &str,
+) -> (StatusCode, String) {
+    let mut last = String::new();
+    for _ in 0..TRIES {
+        match node.try_post(path, token, body.clone(), Some(key)).await {
+            Ok((status, _))
+                if status == StatusCode::REQUEST_TIMEOUT
+                    || status == StatusCode::SERVICE_UNAVAILABLE =>
+            {
+                last = status.to_string();
+            }
+            Ok(answer) => return answer,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("POST {path} (key {key}) failed {TRIES} times, last: {last}");
+}
+
+async fn issue(node: &ApiClient, service: &str, key: &str) -> Ticket {
+    let path = format!("/api/v1/branches/{BRANCH}/tickets");
+    let body = Some(json!({ "service": service }));
+    let (status, text) = post_as_terminal(node, &path, KIOSK, body, key).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("issue: {e}: {text}"))
+}
+
+async fn call(node: &ApiClient, counter: &str, key: &str) -> Option<Ticket> {
+    let path = format!("/api/v1/branches/{BRANCH}/counters/{counter}/call");
+    match post_as_terminal(node, &path, OPERATOR, None, key).await {
+        (StatusCode::OK, text) => {
+            Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("call: {e}: {text}")))
+        }
+        (StatusCode::NO_CONTENT, _) => None,
+        (status, text) => panic!("POST {path} answered {status}: {text}"),
+    }
+}
+
 /// Calls at one counter until nothing waits for it after issuing is over.
 async fn counter_loop(
     node: &ApiClient,
@@ -39,11 +92,11 @@ async fn counter_loop(
     issuing_done: &AtomicBool,
 ) -> Vec<Ticket> {
     let mut called = Vec::new();
-    loop {
+    for attempt in 0.. {
         // Read the flag before calling: a 204 after issuing ended means this
         // counter's services are empty for good (nothing is transferred).
         let done = issuing_done.load(Ordering::SeqCst);
-        match node.call(BRANCH, counter).await {
+        match call(node, counter, &format!("{counter}-{attempt}")).await {
             Some(ticket) => {
                 called.push(ticket);
                 assert!(
@@ -56,6 +109,7 @@ async fn counter_loop(
             None => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }
+    unreachable!("the attempts never run out")
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -101,7 +155,10 @@ async fn two_nodes_issue_and_call_concurrently_without_duplicates_or_losses() {
     let issuing_done = AtomicBool::new(false);
     let issuing = async {
         let issued: Vec<Ticket> = futures::stream::iter(0..TICKETS)
-            .map(|i| nodes[i % 2].issue(BRANCH, SERVICES[i % SERVICES.len()].0))
+            .map(|i| {
+                let service = SERVICES[i % SERVICES.len()].0;
+                async move { issue(nodes[i % 2], service, &format!("issue-{i}")).await }
+            })
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
