@@ -1,14 +1,23 @@
-//! The display board recovers by itself after the node it talks to dies and
-//! another one serves (behind a load balancer, here the fault proxy moved
-//! to the surviving node).
+//! Pages recovering their live stream:
+//! - the display board, after the node it talks to dies and another one
+//!   serves (behind a load balancer, here the fault proxy moved to the
+//!   surviving node);
+//! - the counter page, whose reconnect snapshot must not undo a call the
+//!   operator made while it was under way;
+//! - the display board, which must show a call made while its reconnect
+//!   snapshot was being read (the stream opens first, then the snapshot).
 
 use std::time::Duration;
 
+use fantoccini::Locator;
+use serde_json::Value;
+
 use super::two_branches;
+use crate::support::app::spawn_app;
 use crate::support::browser::{Browser, BrowserOptions};
 use crate::support::cluster::{wait_config, Cluster, Timing};
 use crate::support::proxy::Proxy;
-use crate::support::DISPLAY;
+use crate::support::{eventually, DISPLAY, OPERATOR};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
@@ -87,4 +96,108 @@ async fn the_display_recovers_when_its_node_is_killed() {
         "recovered without a reload"
     );
     browser.close().await;
+}
+
+/// Holds the answer of the counter page's next board read (`GET …/display`)
+/// for 3 s after it arrived, then has the page reconnect its stream, whose
+/// snapshot starts with that read.
+const HOLD_THE_NEXT_BOARD_READ: &str = r#"
+const real = window.fetch.bind(window);
+window.heldBoard = false;
+window.fetch = async (url, options) => {
+  const response = await real(url, options);
+  if (!window.heldBoard && String(url).endsWith('/display')) {
+    window.heldBoard = true;
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+  return response;
+};
+window.dispatchEvent(new Event('online'));
+return true;
+"#;
+
+#[actix_web::test]
+async fn a_counter_reconnecting_keeps_the_ticket_called_meanwhile() {
+    let app = spawn_app().await;
+    two_branches(&app.api).await;
+    // The board's last call at c1 is a ticket already served.
+    let served = app.issue("main", "cash").await;
+    let called = app.api.call("main", "c1").await.expect("a ticket to call");
+    assert_eq!(called.id, served.id);
+    app.api.counter_action("main", "c1", "finish").await;
+    let next = app.issue("main", "cash").await;
+
+    let browser = Browser::start(BrowserOptions::default()).await;
+    browser
+        .open_live(
+            &format!(
+                "{}/counter/main/c1#token={OPERATOR}&display={DISPLAY}",
+                app.base_url
+            ),
+            WITHIN,
+        )
+        .await;
+    // The stream drops (a phone back from the background, a network
+    // change); its snapshot reads the board as it is now, slowly.
+    browser.js(HOLD_THE_NEXT_BOARD_READ).await;
+    eventually("the snapshot to read the board", WITHIN, || async {
+        (browser.js("return window.heldBoard").await == Value::Bool(true)).then_some(())
+    })
+    .await;
+    // Meanwhile the operator calls the next ticket by its number.
+    browser
+        .client
+        .find(Locator::Css("#call-number"))
+        .await
+        .expect("the number field")
+        .send_keys(&next.number)
+        .await
+        .expect("type");
+    browser.click("#call-number-button").await;
+    browser
+        .wait_text("the number called", "#current-number", WITHIN, |t| {
+            t == next.number
+        })
+        .await;
+    // The snapshot ends (the stream is live again only after it): the
+    // older board it read must not take the called ticket off the page.
+    browser
+        .wait_live("the stream back after its snapshot", WITHIN)
+        .await;
+    assert_eq!(
+        browser.text("#current-number").await.as_deref(),
+        Some(next.number.as_str()),
+        "the counter page lost the ticket it called to an older snapshot"
+    );
+    assert_eq!(app.api.ticket("main", &next.id).await.status, "called");
+}
+
+#[actix_web::test]
+async fn a_call_made_while_the_board_reads_its_snapshot_is_shown() {
+    let app = spawn_app().await;
+    two_branches(&app.api).await;
+    let ticket = app.issue("main", "cash").await;
+    let browser = Browser::start(BrowserOptions::default()).await;
+    browser
+        .open_live(
+            &format!("{}/display/main#token={DISPLAY}", app.base_url),
+            WITHIN,
+        )
+        .await;
+    browser.js(HOLD_THE_NEXT_BOARD_READ).await;
+    eventually("the snapshot to read the board", WITHIN, || async {
+        (browser.js("return window.heldBoard").await == Value::Bool(true)).then_some(())
+    })
+    .await;
+    // The board read is done and on its way; the call comes after it.
+    let called = app.api.call("main", "c1").await.expect("a ticket to call");
+    assert_eq!(called.id, ticket.id);
+    browser
+        .wait_text(
+            "the board to show the call made during its snapshot",
+            "#now-number",
+            WITHIN,
+            |t| t == ticket.number,
+        )
+        .await;
 }

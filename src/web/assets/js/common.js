@@ -188,9 +188,13 @@ export function isAuthError(e) {
 
 /**
  * Follows a branch's Server-Sent Events with fetch() and a streaming body
- * reader (EventSource cannot send the bearer header). Before every
+ * reader (EventSource cannot send the bearer header). On every
  * connection, the first and each reconnect, `snapshot()` re-reads the full
- * state, so nothing missed while disconnected stays missed. A stream that
+ * state once the stream is open (the node subscribes before it answers),
+ * and the events that arrived meanwhile are applied after it: nothing
+ * missed while disconnected, or while the snapshot was read, stays missed.
+ * An event the snapshot already shows is applied again; the pages end in
+ * the same state, and a call made just then is announced once. A stream that
  * shows nothing, not even the node's keep-alive comment (every 15 s), for
  * `silenceMs` is treated as dead.
  */
@@ -223,7 +227,6 @@ export class LiveStream {
     while (!this.stopped) {
       this.onState(this.attempt === 0 ? 'connecting' : 'reconnecting');
       try {
-        await this.snapshot();
         await this.follow();
       } catch (e) {
         if (isAuthError(e)) { this.onState('unauthorized', e); return; }
@@ -250,6 +253,15 @@ export class LiveStream {
     if (!response.ok) {
       clearTimeout(silence);
       throw new ApiError(response.status, 'stream', `HTTP ${response.status}`);
+    }
+    // Subscribed: events from now on wait in the body while the state is
+    // read, and are read after it.
+    try {
+      await this.snapshot();
+    } catch (e) {
+      clearTimeout(silence);
+      controller.abort();
+      throw e;
     }
     this.attempt = 0;
     this.onState('live');

@@ -14,6 +14,9 @@ const base = `/api/v1/branches/${branchId}`;
 
 let branch = null;
 let current = null; // the ticket this counter is serving
+// Counts the changes of `current`: a snapshot that started before an
+// answer or an event arrived must not undo it with the older state it read.
+let currentChanges = 0;
 let busy = false;
 const ui = {};
 
@@ -22,6 +25,7 @@ function counterConfig() {
 }
 
 function setCurrent(ticket) {
+  currentChanges += 1;
   current = ticket && ticket.status === 'called' && ticket.counter === counterId ? ticket : null;
   if (current) localStorage.setItem(CURRENT_KEY, current.id);
   else localStorage.removeItem(CURRENT_KEY);
@@ -177,16 +181,20 @@ async function refreshQueues() {
 
 async function snapshot() {
   // The board's latest call at this counter, else the one this browser
-  // remembers (a long service may have left the board's last ten).
+  // remembers (a long service may have left the board's last ten). What it
+  // read is older than any answer or event that arrived meanwhile.
+  const changes = currentChanges;
+  const stillNewest = () => currentChanges === changes;
   const board = await api(tokens, 'display', 'GET', `${base}/display`);
   const latest = (board.called || []).find((c) => c.counter === counterId);
   const remembered = (latest && latest.id) || localStorage.getItem(CURRENT_KEY);
   if (remembered) {
     try {
-      setCurrent(await api(tokens, 'display', 'GET', `${base}/tickets/${remembered}`));
+      const ticket = await api(tokens, 'display', 'GET', `${base}/tickets/${remembered}`);
+      if (stillNewest()) setCurrent(ticket);
     } catch (e) {
       if (isAuthError(e)) throw e;
-      if (e.status === 404) setCurrent(null);
+      if (e.status === 404 && stillNewest()) setCurrent(null);
     }
   }
   await refreshQueues();
