@@ -86,10 +86,7 @@ impl Fetcher {
             metrics: context.metrics.clone(),
             min_free_bytes: context.settings.min_free_bytes,
             bytes_per_s: context.settings.bandwidth_limit_bytes_per_s,
-            busy: BusyPace::new(
-                context.metrics.ticket_load.clone(),
-                context.settings.busy_bandwidth_bytes_per_s,
-            ),
+            busy: BusyPace::of_node(&context.metrics, &context.settings),
             blobs: context.handle.blob_store().cloned(),
             leading,
         }

@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::metrics::Metrics;
+use crate::settings::MediaSettings;
+
 /// Ticket changes per second from which a node counts as busy.
 pub const BUSY_CHANGES_PER_S: u64 = 20;
 /// The load is judged over windows this long.
@@ -94,6 +97,14 @@ impl BusyPace {
     /// `bytes_per_s` 0: never slowed down.
     pub fn new(load: TicketLoad, bytes_per_s: u64) -> BusyPace {
         BusyPace { load, bytes_per_s }
+    }
+
+    /// The node's pace: its ticket load, `media.busy_bandwidth_bytes_per_s`.
+    pub fn of_node(metrics: &Metrics, media: &MediaSettings) -> BusyPace {
+        BusyPace::new(
+            metrics.ticket_load.clone(),
+            media.busy_bandwidth_bytes_per_s,
+        )
     }
 
     /// After `bytes` moved: while the node is busy, waits as long as they

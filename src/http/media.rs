@@ -185,7 +185,7 @@ async fn serve_media(
         &entry.sha256,
         content_type(&entry.path),
         None,
-        busy_pace(&state),
+        BusyPace::of_node(&state.metrics, &state.media_settings),
         |_| {},
     )
     .await
@@ -247,18 +247,10 @@ async fn mirror_blob(
         &sha256,
         "application/octet-stream",
         follow,
-        busy_pace(&state),
+        BusyPace::of_node(&state.metrics, &state.media_settings),
         move |n| {
             metrics.media.blob_bytes_sent.inc_by(n);
         },
     )
     .await
-}
-
-/// Media served by a node busy with ticket changes goes at the busy pace.
-fn busy_pace(state: &AppState) -> BusyPace {
-    BusyPace::new(
-        state.metrics.ticket_load.clone(),
-        state.media_settings.busy_bandwidth_bytes_per_s,
-    )
 }

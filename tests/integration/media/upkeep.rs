@@ -16,8 +16,6 @@
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -28,8 +26,8 @@ use super::mirror::{
 };
 use super::upload;
 use crate::slave::topology::{cluster_view, metric, setup_branch, Links, Topology, BRANCH, WITHIN};
-use crate::support::api::ApiClient;
 use crate::support::eventually;
+use crate::support::load::Load;
 
 fn blob_file(topology: &Topology, index: usize, sha: &str) -> PathBuf {
     topology.slaves[index]
@@ -114,27 +112,6 @@ async fn the_bandwidth_limit_holds_a_real_download_back() {
     assert_eq!(media["missing"], 0, "{media}");
 }
 
-/// Issues tickets at `api` from four kiosks until `stop`; counts them.
-fn issue_until(
-    api: &ApiClient,
-    stop: Arc<AtomicBool>,
-) -> (Arc<AtomicU64>, Vec<tokio::task::JoinHandle<()>>) {
-    let issued = Arc::new(AtomicU64::new(0));
-    let kiosks = (0..4)
-        .map(|_| {
-            let (api, issued, stop) = (api.clone(), issued.clone(), stop.clone());
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    if api.try_issue(BRANCH, "cash").await.is_ok() {
-                        issued.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    (issued, kiosks)
-}
-
 #[tokio::test]
 async fn a_node_busy_with_tickets_moves_media_at_the_busy_pace() {
     const PACE: u64 = 2 * MB as u64;
@@ -157,12 +134,8 @@ async fn a_node_busy_with_tickets_moves_media_at_the_busy_pace() {
     let received_before = received().await;
 
     // A rush at the leader's kiosks, then a 12 MB file at the master.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (issued, kiosks) = issue_until(&leader_api, stop.clone());
-    eventually("the rush to start", WITHIN, || async {
-        (issued.load(Ordering::Relaxed) >= 50).then_some(())
-    })
-    .await;
+    let rush = Load::start(vec![leader_api.clone()], BRANCH, "cash");
+    rush.wait_more(50, "the rush to start").await;
     let content = random_bytes(12 * MB);
     let (sha, size) = (sha256_hex(&content), content.len() as u64);
     let (status, _) = upload(topology.master(), "rush.mp4", content).await;
@@ -178,7 +151,7 @@ async fn a_node_busy_with_tickets_moves_media_at_the_busy_pace() {
 
     // The download, watched for a few seconds of the rush.
     let started = Instant::now();
-    let issued_at_start = issued.load(Ordering::Relaxed);
+    let issued_at_start = rush.count();
     while started.elapsed() < WATCHED {
         let got = received().await - received_before;
         let allowed = (PACE as f64 * started.elapsed().as_secs_f64()) as u64 + BURST;
@@ -189,33 +162,22 @@ async fn a_node_busy_with_tickets_moves_media_at_the_busy_pace() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let rate =
-        (issued.load(Ordering::Relaxed) - issued_at_start) as f64 / started.elapsed().as_secs_f64();
+    let rate = (rush.count() - issued_at_start) as f64 / started.elapsed().as_secs_f64();
     assert!(rate >= 40.0, "a rush of {rate:.0} tickets/s is no rush");
 
     // After the rush the mirror finishes; then a player reading the whole
     // file from the busy leader gets it at the busy pace too.
-    stop.store(true, Ordering::Relaxed);
-    for kiosk in kiosks {
-        kiosk.await.expect("kiosk");
-    }
+    rush.finish().await;
     wait_served_everywhere(&topology, "rush.mp4", &sha).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (issued, kiosks) = issue_until(&leader_api, stop.clone());
-    eventually("the second rush to start", WITHIN, || async {
-        (issued.load(Ordering::Relaxed) >= 50).then_some(())
-    })
-    .await;
+    let rush = Load::start(vec![leader_api.clone()], BRANCH, "cash");
+    rush.wait_more(50, "the second rush to start").await;
     // Reading the file everywhere just now judged the leader idle: a rush
     // counts from the next judgement, one window on.
     tokio::time::sleep(turnus::blobs::pace::WINDOW * 2).await;
     let reading = Instant::now();
     assert_eq!(served_sha(&leader_api, "rush.mp4").await, Some(sha));
     let took = reading.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    for kiosk in kiosks {
-        kiosk.await.expect("kiosk");
-    }
+    rush.finish().await;
     let at_least = Duration::from_secs_f64((size - BURST) as f64 / PACE as f64);
     assert!(
         took >= at_least,

@@ -100,12 +100,7 @@ async fn every_page_passes_axe_reflows_and_respects_reduced_motion() {
         .wait_text("the PIN form", "label[for=pin]", WITHIN, |_| true)
         .await;
     check(&browser, "kiosk PIN", &mut problems).await;
-    let pin = browser
-        .client
-        .find(fantoccini::Locator::Css("#pin"))
-        .await
-        .expect("the PIN field");
-    pin.send_keys("2468\n").await.expect("type the PIN");
+    browser.type_into("#pin", "2468\n").await;
     browser
         .wait_text("the settings", "fieldset legend", WITHIN, |_| true)
         .await;

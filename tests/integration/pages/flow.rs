@@ -227,15 +227,9 @@ async fn a_ticket_goes_from_kiosk_to_counter_to_board_and_phone() {
         .switch_to_window(counter)
         .await
         .expect("switch");
-    let field = browser
-        .client
-        .find(Locator::Css("#call-number"))
-        .await
-        .expect("the number field");
-    field
-        .send_keys(&third.number.to_lowercase())
-        .await
-        .expect("type");
+    browser
+        .type_into("#call-number", &third.number.to_lowercase())
+        .await;
     browser.click("#call-number-button").await;
     browser
         .wait_text("the number called", "#current-number", WITHIN, |t| {

@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use fantoccini::Locator;
 use serde_json::Value;
 
 use super::two_branches;
@@ -98,8 +97,8 @@ async fn the_display_recovers_when_its_node_is_killed() {
     browser.close().await;
 }
 
-/// Holds the answer of the counter page's next board read (`GET …/display`)
-/// for 3 s after it arrived, then has the page reconnect its stream, whose
+/// Holds the answer of the page's next board read (`GET …/display`) for
+/// 3 s after it arrived, then has the page reconnect its stream, whose
 /// snapshot starts with that read.
 const HOLD_THE_NEXT_BOARD_READ: &str = r#"
 const real = window.fetch.bind(window);
@@ -116,6 +115,20 @@ window.dispatchEvent(new Event('online'));
 return true;
 "#;
 
+/// Opens the live page at `url`, then drops its stream (a phone back from
+/// the background, a network change) and returns once the reconnect's
+/// snapshot has read the board, whose answer is then held for 3 s.
+async fn reconnect_with_a_slow_snapshot(url: &str) -> Browser {
+    let browser = Browser::start(BrowserOptions::default()).await;
+    browser.open_live(url, WITHIN).await;
+    browser.js(HOLD_THE_NEXT_BOARD_READ).await;
+    eventually("the snapshot to read the board", WITHIN, || async {
+        (browser.js("return window.heldBoard").await == Value::Bool(true)).then_some(())
+    })
+    .await;
+    browser
+}
+
 #[actix_web::test]
 async fn a_counter_reconnecting_keeps_the_ticket_called_meanwhile() {
     let app = spawn_app().await;
@@ -127,32 +140,14 @@ async fn a_counter_reconnecting_keeps_the_ticket_called_meanwhile() {
     app.api.counter_action("main", "c1", "finish").await;
     let next = app.issue("main", "cash").await;
 
-    let browser = Browser::start(BrowserOptions::default()).await;
-    browser
-        .open_live(
-            &format!(
-                "{}/counter/main/c1#token={OPERATOR}&display={DISPLAY}",
-                app.base_url
-            ),
-            WITHIN,
-        )
-        .await;
-    // The stream drops (a phone back from the background, a network
-    // change); its snapshot reads the board as it is now, slowly.
-    browser.js(HOLD_THE_NEXT_BOARD_READ).await;
-    eventually("the snapshot to read the board", WITHIN, || async {
-        (browser.js("return window.heldBoard").await == Value::Bool(true)).then_some(())
-    })
+    // The snapshot reads the board as it is now, slowly.
+    let browser = reconnect_with_a_slow_snapshot(&format!(
+        "{}/counter/main/c1#token={OPERATOR}&display={DISPLAY}",
+        app.base_url
+    ))
     .await;
     // Meanwhile the operator calls the next ticket by its number.
-    browser
-        .client
-        .find(Locator::Css("#call-number"))
-        .await
-        .expect("the number field")
-        .send_keys(&next.number)
-        .await
-        .expect("type");
+    browser.type_into("#call-number", &next.number).await;
     browser.click("#call-number-button").await;
     browser
         .wait_text("the number called", "#current-number", WITHIN, |t| {
@@ -177,18 +172,9 @@ async fn a_call_made_while_the_board_reads_its_snapshot_is_shown() {
     let app = spawn_app().await;
     two_branches(&app.api).await;
     let ticket = app.issue("main", "cash").await;
-    let browser = Browser::start(BrowserOptions::default()).await;
-    browser
-        .open_live(
-            &format!("{}/display/main#token={DISPLAY}", app.base_url),
-            WITHIN,
-        )
-        .await;
-    browser.js(HOLD_THE_NEXT_BOARD_READ).await;
-    eventually("the snapshot to read the board", WITHIN, || async {
-        (browser.js("return window.heldBoard").await == Value::Bool(true)).then_some(())
-    })
-    .await;
+    let browser =
+        reconnect_with_a_slow_snapshot(&format!("{}/display/main#token={DISPLAY}", app.base_url))
+            .await;
     // The board read is done and on its way; the call comes after it.
     let called = app.api.call("main", "c1").await.expect("a ticket to call");
     assert_eq!(called.id, ticket.id);
