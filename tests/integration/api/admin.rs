@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::support::api::assert_error;
 use crate::support::app::spawn_app;
-use crate::support::{ADMIN, DISPLAY};
+use crate::support::DISPLAY;
 
 fn version(answer: &Value) -> u64 {
     answer["version"]
@@ -143,15 +143,7 @@ async fn admin_crud_raises_the_version_on_every_write() {
         ["main"]
     );
     assert_eq!(app.config_version().await, v10);
-    let gone = app
-        .request(
-            Method::GET,
-            "/api/v1/admin/branches/north",
-            Some(ADMIN),
-            None,
-        )
-        .await;
-    assert_error(gone, StatusCode::NOT_FOUND, "unknown-branch").await;
+    app.assert_no_branch("north").await;
     let gone = app
         .request(Method::GET, "/api/v1/branches/north", Some(DISPLAY), None)
         .await;

@@ -94,15 +94,7 @@ async fn malformed_and_ill_typed_bodies_are_400() {
     assert_error(row, StatusCode::BAD_REQUEST, "invalid-body").await;
 
     // Nothing was created on the way.
-    let north = app
-        .request(
-            Method::GET,
-            "/api/v1/admin/branches/north",
-            Some(ADMIN),
-            None,
-        )
-        .await;
-    assert_error(north, StatusCode::NOT_FOUND, "unknown-branch").await;
+    app.assert_no_branch("north").await;
     assert_still_serving(&app).await;
 }
 
@@ -175,40 +167,37 @@ async fn a_counter_row_with_an_unknown_service_is_400() {
 #[actix_web::test]
 async fn oversized_bodies_are_413_and_wrong_content_types_415() {
     let app = branch_with_counter().await;
-    let huge = format!(r#"{{"name": "{}"}}"#, "x".repeat(70 * 1024));
-    let answer = app
-        .request_raw(
+    let north = "/api/v1/admin/branches/north";
+    for (method, path, token, body, status, code) in [
+        (
             Method::PUT,
-            "/api/v1/admin/branches/north",
-            Some(ADMIN),
-            JSON,
-            huge,
-        )
-        .await;
-    assert_error(answer, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
-    let huge = format!(r#"{{"service": "{}"}}"#, "c".repeat(70 * 1024));
-    let answer = app
-        .request_raw(
+            north,
+            ADMIN,
+            format!(r#"{{"name": "{}"}}"#, "x".repeat(70 * 1024)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+        ),
+        (
             Method::POST,
             "/api/v1/branches/main/tickets",
-            Some(KIOSK),
-            JSON,
-            huge,
-        )
-        .await;
-    assert_error(answer, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
-    // Just under the limit is not too large (it fails validation instead).
-    let near = format!(r#"{{"name": "{}"}}"#, "x".repeat(60 * 1024));
-    let answer = app
-        .request_raw(
+            KIOSK,
+            format!(r#"{{"service": "{}"}}"#, "c".repeat(70 * 1024)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+        ),
+        // Just under the limit is not too large (it fails validation instead).
+        (
             Method::PUT,
-            "/api/v1/admin/branches/north",
-            Some(ADMIN),
-            JSON,
-            near,
-        )
-        .await;
-    assert_error(answer, StatusCode::BAD_REQUEST, "invalid-body").await;
+            north,
+            ADMIN,
+            format!(r#"{{"name": "{}"}}"#, "x".repeat(60 * 1024)),
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+        ),
+    ] {
+        let answer = app.request_raw(method, path, Some(token), JSON, body).await;
+        assert_error(answer, status, code).await;
+    }
 
     for content_type in [
         "text/plain",

@@ -13,42 +13,35 @@ async fn invalid_identifiers_in_paths_are_400() {
     let app = branch_with_counter().await;
     let too_long = "a".repeat(64);
     for bad in ["Main", "a_b", too_long.as_str(), "-main", "ma%20in"] {
-        let answer = app
-            .request(
+        for (method, path, token, body) in [
+            (
                 Method::PUT,
-                &format!("/api/v1/admin/branches/{bad}"),
-                Some(ADMIN),
+                format!("/api/v1/admin/branches/{bad}"),
+                ADMIN,
                 Some(json!({"name": "X"})),
-            )
-            .await;
-        assert_error(answer, StatusCode::BAD_REQUEST, "invalid-identifier").await;
-        let answer = app
-            .request(
+            ),
+            (
                 Method::GET,
-                &format!("/api/v1/branches/{bad}/queues"),
-                Some(DISPLAY),
+                format!("/api/v1/branches/{bad}/queues"),
+                DISPLAY,
                 None,
-            )
-            .await;
-        assert_error(answer, StatusCode::BAD_REQUEST, "invalid-identifier").await;
-        let answer = app
-            .request(
+            ),
+            (
                 Method::POST,
-                &format!("/api/v1/branches/main/counters/{bad}/call"),
-                Some(OPERATOR),
+                format!("/api/v1/branches/main/counters/{bad}/call"),
+                OPERATOR,
                 None,
-            )
-            .await;
-        assert_error(answer, StatusCode::BAD_REQUEST, "invalid-identifier").await;
-        let answer = app
-            .request(
+            ),
+            (
                 Method::GET,
-                &format!("/api/v1/branches/main/tickets/{bad}"),
-                Some(DISPLAY),
+                format!("/api/v1/branches/main/tickets/{bad}"),
+                DISPLAY,
                 None,
-            )
-            .await;
-        assert_error(answer, StatusCode::BAD_REQUEST, "invalid-identifier").await;
+            ),
+        ] {
+            let answer = app.request(method, &path, Some(token), body).await;
+            assert_error(answer, StatusCode::BAD_REQUEST, "invalid-identifier").await;
+        }
     }
     // 63 characters is still an identifier.
     let longest = "a".repeat(63);
@@ -59,85 +52,88 @@ async fn invalid_identifiers_in_paths_are_400() {
 #[actix_web::test]
 async fn unknown_things_are_404() {
     let app = branch_with_counter().await;
-    let get = async |path: &str| app.request(Method::GET, path, Some(DISPLAY), None).await;
-    assert_error(
-        get("/api/v1/branches/nowhere").await,
-        StatusCode::NOT_FOUND,
-        "unknown-branch",
-    )
-    .await;
-    assert_error(
-        get("/api/v1/branches/nowhere/queues").await,
-        StatusCode::NOT_FOUND,
-        "unknown-branch",
-    )
-    .await;
-    assert_error(
-        get("/api/v1/branches/main/tickets/999999").await,
-        StatusCode::NOT_FOUND,
-        "unknown-ticket",
-    )
-    .await;
-
-    let issue = app
-        .request(
+    // (method, path, token, body, the error code)
+    let mut refused = vec![
+        (
+            Method::GET,
+            "/api/v1/branches/nowhere".to_owned(),
+            DISPLAY,
+            None,
+            "unknown-branch",
+        ),
+        (
+            Method::GET,
+            "/api/v1/branches/nowhere/queues".to_owned(),
+            DISPLAY,
+            None,
+            "unknown-branch",
+        ),
+        (
+            Method::GET,
+            "/api/v1/branches/main/tickets/999999".to_owned(),
+            DISPLAY,
+            None,
+            "unknown-ticket",
+        ),
+        (
             Method::POST,
-            "/api/v1/branches/main/tickets",
-            Some(KIOSK),
+            "/api/v1/branches/main/tickets".to_owned(),
+            KIOSK,
             Some(json!({"service": "gold"})),
-        )
-        .await;
-    assert_error(issue, StatusCode::NOT_FOUND, "unknown-service").await;
-    let issue = app
-        .request(
+            "unknown-service",
+        ),
+        (
             Method::POST,
-            "/api/v1/branches/nowhere/tickets",
-            Some(KIOSK),
+            "/api/v1/branches/nowhere/tickets".to_owned(),
+            KIOSK,
             Some(json!({"service": "cash"})),
-        )
-        .await;
-    assert_error(issue, StatusCode::NOT_FOUND, "unknown-branch").await;
+            "unknown-branch",
+        ),
+    ];
     for action in ["call", "recall", "finish", "no-show"] {
-        let answer = app
-            .request(
-                Method::POST,
-                &format!("/api/v1/branches/main/counters/c42/{action}"),
-                Some(OPERATOR),
-                None,
-            )
-            .await;
-        assert_error(answer, StatusCode::NOT_FOUND, "unknown-counter").await;
+        refused.push((
+            Method::POST,
+            format!("/api/v1/branches/main/counters/c42/{action}"),
+            OPERATOR,
+            None,
+            "unknown-counter",
+        ));
     }
-
     // Administration of things that are not there.
-    let delete = |path: &'static str| app.request(Method::DELETE, path, Some(ADMIN), None);
-    assert_error(
-        delete("/api/v1/admin/branches/nowhere").await,
-        StatusCode::NOT_FOUND,
-        "unknown-branch",
-    )
-    .await;
-    assert_error(
-        delete("/api/v1/admin/branches/main/services/gold").await,
-        StatusCode::NOT_FOUND,
-        "unknown-service",
-    )
-    .await;
-    assert_error(
-        delete("/api/v1/admin/branches/main/counters/c42").await,
-        StatusCode::NOT_FOUND,
-        "unknown-counter",
-    )
-    .await;
-    let service = app
-        .request(
+    refused.extend([
+        (
+            Method::DELETE,
+            "/api/v1/admin/branches/nowhere".to_owned(),
+            ADMIN,
+            None,
+            "unknown-branch",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/admin/branches/main/services/gold".to_owned(),
+            ADMIN,
+            None,
+            "unknown-service",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/admin/branches/main/counters/c42".to_owned(),
+            ADMIN,
+            None,
+            "unknown-counter",
+        ),
+        (
             Method::PUT,
-            "/api/v1/admin/branches/nowhere/services/cash",
-            Some(ADMIN),
+            "/api/v1/admin/branches/nowhere/services/cash".to_owned(),
+            ADMIN,
             Some(json!({"name": "Cash", "prefix": "C"})),
-        )
-        .await;
-    assert_error(service, StatusCode::NOT_FOUND, "unknown-branch").await;
+            "unknown-branch",
+        ),
+    ]);
+    for (method, path, token, body, code) in refused {
+        let answer = app.request(method, &path, Some(token), body).await;
+        assert_error(answer, StatusCode::NOT_FOUND, code).await;
+    }
 
     // A transfer to a service the branch does not have.
     app.issue("main", "cash").await;

@@ -132,6 +132,13 @@ impl ApiClient {
             .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"))
     }
 
+    /// The administration knows no branch `id` (404 `unknown-branch`).
+    pub async fn assert_no_branch(&self, id: &str) {
+        let path = format!("/api/v1/admin/branches/{id}");
+        let answer = self.request(Method::GET, &path, Some(ADMIN), None).await;
+        assert_error(answer, StatusCode::NOT_FOUND, "unknown-branch").await;
+    }
+
     /// A request with a body sent exactly as given, with this content type.
     pub async fn request_raw(
         &self,
