@@ -141,9 +141,7 @@ impl Branch {
     /// Removes a service and its cells in every counter's row. Returns false
     /// when there was no such service.
     pub fn remove_service(&mut self, id: &str) -> bool {
-        let before = self.services.len();
-        self.services.retain(|s| s.id.as_str() != id);
-        if self.services.len() == before {
+        if !remove(&mut self.services, id, |s| &s.id) {
             return false;
         }
         for counter in &mut self.counters {
@@ -186,9 +184,7 @@ impl Branch {
 
     /// Removes a counter. Returns false when there was no such counter.
     pub fn remove_counter(&mut self, id: &str) -> bool {
-        let before = self.counters.len();
-        self.counters.retain(|c| c.id.as_str() != id);
-        self.counters.len() != before
+        remove(&mut self.counters, id, |c| &c.id)
     }
 
     /// Creates or replaces a media player profile.
@@ -208,9 +204,7 @@ impl Branch {
 
     /// Removes a player profile. Returns false when there was no such player.
     pub fn remove_player(&mut self, id: &str) -> bool {
-        let before = self.players.len();
-        self.players.retain(|p| p.id.as_str() != id);
-        self.players.len() != before
+        remove(&mut self.players, id, |p| &p.id)
     }
 }
 
@@ -220,6 +214,13 @@ fn upsert<T>(items: &mut Vec<T>, item: T, id: impl Fn(&T) -> &Id) {
         Ok(at) => items[at] = item,
         Err(at) => items.insert(at, item),
     }
+}
+
+/// Removes the item with `id`; false when there was none.
+fn remove<T>(items: &mut Vec<T>, id: &str, item_id: impl Fn(&T) -> &Id) -> bool {
+    let before = items.len();
+    items.retain(|item| item_id(item).as_str() != id);
+    items.len() != before
 }
 
 #[cfg(test)]
